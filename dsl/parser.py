@@ -94,6 +94,9 @@ class _ToAst(Transformer):
     def attr_overlay(self, meta):
         return ("overlay", True)
 
+    def attr_until(self, meta, period):
+        return ("until", period)
+
     def indicator_def(self, meta, id_, name, *attrs):
         node = ast.IndicatorDef(self.sp(meta), str(id_), unquote(name))
         for key, value, span in attrs:
