@@ -52,7 +52,7 @@ def unquote(token: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
-def _number(token: Token) -> float:
+def _number(token: str) -> float:
     return float(token)
 
 

@@ -1,0 +1,81 @@
+"""Rule files to a checked model: follow imports, parse every file, check them together."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+from dsl import ast
+from dsl.checker import check
+from dsl.errors import Diagnostic, DslError
+from dsl.model import Model
+from dsl.parser import parse
+
+Reader = Callable[[str], str]
+
+
+def _read_utf8(path: str) -> str:
+    # The one file access of the language package: reading the rule files it is asked to load.
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def expand(paths: Iterable[str]) -> list[str]:
+    """Directories stand for every `.rules` file below them, in name order."""
+    found: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, _dirs, files in sorted(os.walk(path)):
+                found.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(".rules"))
+        else:
+            found.append(path)
+    return found
+
+
+def load(paths: Iterable[str], reader: Reader = _read_utf8) -> Model:
+    """Load rule files and everything they import. Raises DslError with every problem in every file."""
+    files: list[ast.RuleFile] = []
+    sources: dict[str, str] = {}
+    diagnostics: list[Diagnostic] = []
+    queue = [(os.path.normpath(p), None) for p in expand(paths)]
+    while queue:
+        path, importer = queue.pop(0)
+        if path in sources:
+            continue
+        text = _read(path, importer, reader, diagnostics)
+        if text is None:
+            continue
+        sources[path] = text
+        try:
+            parsed = parse(text, path)
+        except DslError as error:
+            diagnostics.extend(error.diagnostics)
+            continue
+        files.append(parsed)
+        for item in parsed.items:
+            if isinstance(item, ast.Import):
+                target = os.path.normpath(os.path.join(os.path.dirname(path), item.path))
+                queue.append((target, item))
+    if diagnostics:
+        try:
+            check(files, sources)
+        except DslError as error:
+            diagnostics.extend(error.diagnostics)
+        raise DslError(diagnostics, sources)
+    return check(files, sources)
+
+
+def _read(path: str, importer: ast.Import | None, reader: Reader, diagnostics: list[Diagnostic]) -> str | None:
+    try:
+        return reader(path)
+    except (OSError, UnicodeDecodeError) as error:
+        span = importer.span if importer is not None else ast.Span.unknown(path)
+        reason = "is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else "cannot be read"
+        diagnostics.append(Diagnostic(span, f"rule file `{path}` {reason}",
+                                      "check the path; imports are relative to the importing file"))
+        return None
+
+
+def load_text(text: str, path: str = "<string>") -> Model:
+    """Check a single self-contained rule text (no imports)."""
+    return check([parse(text, path)], {path: text})

@@ -1,0 +1,115 @@
+"""The alert state machine, counted in periods (Prometheus's lifecycle).
+
+inactive → pending when the condition first holds; pending → firing once it has held `for n periods`
+(or `k of n`); firing → resolved when it stops, after any `keep`, or only once `recover when` holds.
+A period whose condition is unknown (missing data, a false guard) changes nothing: the alert keeps
+its state through it and it does not count towards persistence.
+
+The machine runs on a whole (entities × periods) matrix at once, without a loop over periods: the
+known periods of each row are packed to the front, the persistence and latch logic runs as prefix
+sums and running maxima over the packed rows, and the states are spread back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+INACTIVE, PENDING, FIRING, RESOLVED = 0, 1, 2, 3
+STATE_NAMES = ("inactive", "pending", "firing", "resolved")
+
+
+@dataclass(frozen=True)
+class Persistence:
+    for_periods: int = 1
+    of_periods: int | None = None
+    keep_periods: int = 0
+
+
+def run_states(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
+               recover: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """States (int8) and firing severities (int8) for a matrix of conditions (1, 0 or NaN)."""
+    known = ~np.isnan(condition)
+    order = np.argsort(~known, axis=1, kind="stable")
+    packed = np.take_along_axis(np.where(known, condition, 0.0), order, axis=1) == 1.0
+    packed_severity = np.take_along_axis(severity, order, axis=1)
+    firing_raw = _persistent(packed, persistence)
+    if persistence.keep_periods:
+        firing_raw = _window_any(firing_raw, persistence.keep_periods + 1)
+    if recover is not None:
+        packed_recover = np.take_along_axis(np.nan_to_num(recover, nan=0.0), order, axis=1) == 1.0
+        firing = _latch(firing_raw, packed_recover & ~firing_raw)
+    else:
+        firing = firing_raw
+    states = np.where(firing, FIRING, np.where(packed, PENDING, INACTIVE)).astype(np.int8)
+    was_firing = np.zeros_like(firing)
+    was_firing[:, 1:] = firing[:, :-1]
+    states[was_firing & ~firing] = RESOLVED
+    levels = _carry_severity(packed, packed_severity, firing)
+    return _spread(states, levels, known)
+
+
+def _persistent(holds: np.ndarray, persistence: Persistence) -> np.ndarray:
+    if persistence.of_periods is not None:
+        return _window_count(holds, persistence.of_periods) >= persistence.for_periods
+    positions = np.arange(holds.shape[1])
+    last_break = np.maximum.accumulate(np.where(~holds, positions, -1), axis=1)
+    return (positions - last_break) >= persistence.for_periods
+
+
+def _window_count(flags: np.ndarray, width: int) -> np.ndarray:
+    total = np.cumsum(flags, axis=1)
+    shifted = np.zeros_like(total)
+    if width < flags.shape[1]:
+        shifted[:, width:] = total[:, :-width]
+    return total - shifted
+
+
+def _window_any(flags: np.ndarray, width: int) -> np.ndarray:
+    return _window_count(flags, width) > 0
+
+
+def _latch(set_flags: np.ndarray, reset_flags: np.ndarray) -> np.ndarray:
+    positions = np.arange(set_flags.shape[1])
+    last_set = np.maximum.accumulate(np.where(set_flags, positions, -1), axis=1)
+    last_reset = np.maximum.accumulate(np.where(reset_flags, positions, -1), axis=1)
+    return (last_set >= 0) & (last_set > last_reset)
+
+
+def _carry_severity(holds: np.ndarray, severity: np.ndarray, firing: np.ndarray) -> np.ndarray:
+    """A firing alert keeps the severity of the last period whose condition held."""
+    positions = np.arange(holds.shape[1])
+    last_hold = np.maximum.accumulate(np.where(holds, positions, 0), axis=1)
+    carried = np.take_along_axis(severity, last_hold, axis=1)
+    return np.where(firing, carried, 0).astype(np.int8)
+
+
+def _spread(states: np.ndarray, levels: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    last_known = np.cumsum(known, axis=1) - 1
+    source = np.maximum(last_known, 0)
+    full_states = np.take_along_axis(states, source, axis=1)
+    full_levels = np.take_along_axis(levels, source, axis=1)
+    before_any = last_known < 0
+    full_states[before_any] = INACTIVE
+    full_levels[before_any] = 0
+    # A resolution happens once, in its own period; unknown periods after it are plain inactive.
+    full_states[~known & (full_states == RESOLVED)] = INACTIVE
+    return full_states, full_levels
+
+
+def transitions(states: np.ndarray, levels: np.ndarray, start: int = 0) -> list[tuple[int, int, int, int]]:
+    """(row, period, old state, new state) for each change from column `start` on.
+
+    A change of severity while firing counts as a transition (firing → firing), since it is news.
+    resolved → inactive is bookkeeping and is not reported.
+    """
+    previous = np.zeros_like(states)
+    previous[:, 1:] = states[:, :-1]
+    previous_levels = np.zeros_like(levels)
+    previous_levels[:, 1:] = levels[:, :-1]
+    changed = (states != previous) | ((states == FIRING) & (previous == FIRING) & (levels != previous_levels))
+    changed &= ~((previous == RESOLVED) & (states == INACTIVE))
+    changed[:, :start] = False
+    rows, cols = np.nonzero(changed)
+    return [(int(r), int(c), int(previous[r, c]), int(states[r, c])) for r, c in zip(rows, cols, strict=True)]

@@ -1,0 +1,312 @@
+"""Change point detection with the project's default settings.
+
+Entry points:
+
+- ``detect(values)``: indices where a new segment starts (the ``changepoint(x)`` rule kind).
+- ``detect_many(matrix)``: ``detect`` for each row of a 2-D array.
+- ``breaks_mask(x)``: 0/1 float array over (entities × periods) for the rule engine.
+
+The search is ruptures' ``KernelCPD(kernel="linear")`` with a penalty, i.e. exact
+penalised least squares over piecewise-constant means (the same optimum as
+``Pelt(model="l2", jump=1)``, but compiled). Three views of the series are fitted and
+the one with the best BIC wins:
+
+- ``level``: piecewise-constant level plus noise (the classic mean-shift model);
+- ``diff``: piecewise-constant first differences, i.e. piecewise-linear trends, where
+  an isolated outlying difference is a level jump;
+- ``growth``: the same on log levels (constant growth rates), for positive series.
+
+Economic series mostly trend. A mean-shift model alone cuts a trend into steps, and
+every step is a false alarm; comparing the views lets a trend be a trend.
+
+The penalty is scale free: each view is divided by a robust noise estimate (MAD of
+its first differences), so ``penalty · log(n)`` is in units of noise variance. The
+defaults were tuned on ``bench/data/changepoints`` (see ``docs/changepoints.md``).
+
+Pure: no I/O, imports only the standard library, numpy and ruptures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import ruptures as rpt
+
+__all__ = ["DEFAULT", "Settings", "breaks_mask", "detect", "detect_many"]
+
+# 1.4826 · MAD estimates σ for Gaussian noise; differencing doubles the variance.
+_MAD_TO_SIGMA = 1.482602218505602 / math.sqrt(2.0)
+# Same for the mean absolute deviation, used when more than half the differences are 0.
+_MEANAD_TO_SIGMA = math.sqrt(math.pi / 2.0) / math.sqrt(2.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tuning knobs; ``DEFAULT`` holds the values chosen on the evaluation set."""
+
+    penalty: float = 3.0
+    """c in the penalty c·log(n), in units of the robust noise variance."""
+    min_size: int = 3
+    """Shortest segment; also the shortest series is 2·min_size observed points."""
+    trend_views: bool = True
+    """Also fit the diff and growth views and pick the best by BIC."""
+    jump_z: float = 6.0
+    """A first difference this many robust σ from the median is a level jump (trend views)."""
+    despike_z: float = 4.0
+    """An isolated point this many robust σ off its neighbours is not a segment (level view)."""
+    ar_correction: bool = True
+    """Widen the noise σ for positively autocorrelated noise (AR(1) long-run variance)."""
+
+
+DEFAULT = Settings()
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One view's segmentation, in the observed-index space of the level series."""
+
+    breaks: tuple[int, ...]
+    criterion: float
+
+
+def detect(values: Sequence[float] | np.ndarray, settings: Settings = DEFAULT) -> list[int]:
+    """Return sorted indices in 1..n-1 where a new segment starts.
+
+    Missing values (NaN, ±inf) are dropped, the observed values are segmented and the
+    breaks are mapped back to positions in ``values``. Never raises on numeric input.
+    """
+    x = _as_vector(values)
+    observed = np.flatnonzero(np.isfinite(x))
+    breaks = _detect_observed(x[observed], settings)
+    return [int(observed[b]) for b in breaks]
+
+
+def detect_many(matrix: np.ndarray, settings: Settings = DEFAULT) -> list[list[int]]:
+    """``detect`` for each row of a 2-D array (a 1-D array is one row)."""
+    rows = np.atleast_2d(_as_array(matrix))
+    if rows.ndim > 2:
+        rows = rows.reshape(rows.shape[0], -1)
+    return [detect(row, settings) for row in rows]
+
+
+def breaks_mask(x: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """0/1 float array of x's shape marking the first period of each new segment.
+
+    ``x`` is (entities × periods); each row is one series. Rows with too few observed
+    values (all NaN, say) are all 0.
+    """
+    values = _as_array(x)
+    rows = np.atleast_2d(values).reshape(-1, values.shape[-1] if values.ndim else 1)
+    mask = np.zeros(rows.shape, dtype=float)
+    for i, breaks in enumerate(detect_many(rows, settings)):
+        mask[i, breaks] = 1.0
+    return mask.reshape(values.shape)
+
+
+# --- input handling ---------------------------------------------------------------
+
+
+def _as_array(values: object) -> np.ndarray:
+    """Float array of any numeric input; anything unreadable becomes NaN, not an error."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        return np.array([_to_float(v) for v in np.ravel(np.asarray(values, dtype=object))])
+
+
+def _to_float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def _as_vector(values: object) -> np.ndarray:
+    return _as_array(values).ravel()
+
+
+# --- detection on observed values ---------------------------------------------------
+
+
+def _detect_observed(y: np.ndarray, s: Settings) -> list[int]:
+    """Breaks (indices into y) for a series without missing values."""
+    min_size = max(1, int(s.min_size))
+    if y.size < 2 * min_size:
+        return []
+    # Divide by the largest magnitude first so that differences and squares of huge
+    # inputs (1e300) cannot overflow; the method is scale free anyway.
+    top = float(np.max(np.abs(y)))
+    if top == 0.0 or float(np.ptp(y)) == 0.0:
+        return []
+    y = y / top
+    with np.errstate(all="ignore"):
+        return _best_view(y, s, min_size)
+
+
+def _best_view(y: np.ndarray, s: Settings, min_size: int) -> list[int]:
+    # Screen with the plain level view (white-noise σ, the most sensitive setting):
+    # nothing there means no step and no strong trend, and every other view would
+    # agree. It is also the common case in monitoring, so the batch path stays fast.
+    screen = _level_view(y, s, min_size, ar_correction=False)
+    if screen is None or not screen.breaks:
+        return []
+    level = _level_view(y, s, min_size, s.ar_correction) if s.ar_correction else screen
+    if level is None or not s.trend_views or y.size - 1 < 2 * min_size:
+        return list(level.breaks) if level else []
+    fits = [
+        level,
+        _detrended_view(y, s, min_size),
+        _trend_view(y, np.diff(y), 0.0, s, min_size),
+    ]
+    if np.all(y > 0):
+        logs = np.log(y)
+        # Modelling log y instead of y multiplies the density by Π 1/y: the Jacobian
+        # term makes the two likelihoods comparable.
+        fits.append(_trend_view(y, np.diff(logs), 2.0 * float(np.sum(logs[1:])), s, min_size))
+    best = min((f for f in fits if f is not None), key=lambda f: f.criterion)
+    return list(best.breaks)
+
+
+def _level_view(y: np.ndarray, s: Settings, min_size: int, ar_correction: bool) -> _Fit | None:
+    sigma = _noise_sigma(y)
+    if sigma is None:
+        return None  # exactly linear (or constant): no view finds a change
+    clean = _despike(y, sigma, s.despike_z)
+    if ar_correction:
+        sigma *= _long_run_factor(clean)
+    breaks = _segment(clean / sigma, s.penalty, min_size)
+    sse = _sse(y, breaks)
+    return _Fit(tuple(breaks), _bic(sse, y.size - 1, len(breaks), s.penalty))
+
+
+def _detrended_view(y: np.ndarray, s: Settings, min_size: int) -> _Fit | None:
+    """Level shifts around one common slope: a steady trend is not a string of steps.
+
+    The slope starts from least squares and is then re-estimated within the segments
+    found, so that the shifts themselves do not tilt it.
+    """
+    t = np.arange(y.size, dtype=float)
+    slope = float(np.polyfit(t, y, 1)[0])
+    fit = _level_view(y - slope * t, s, min_size, s.ar_correction)
+    if fit is not None and fit.breaks:
+        slope = _pooled_slope(t, y, list(fit.breaks))
+        fit = _level_view(y - slope * t, s, min_size, s.ar_correction)
+    if fit is None:
+        return None
+    return _Fit(fit.breaks, fit.criterion + s.penalty * math.log(y.size - 1))
+
+
+def _pooled_slope(t: np.ndarray, y: np.ndarray, breaks: list[int]) -> float:
+    """Least-squares slope shared by all segments, each with its own intercept."""
+    tc = t - _segment_means(t, breaks)
+    yc = y - _segment_means(y, breaks)
+    denom = float(np.dot(tc, tc))
+    return float(np.dot(tc, yc)) / denom if denom > 0 else 0.0
+
+
+def _trend_view(y: np.ndarray, d: np.ndarray, jacobian: float, s: Settings, min_size: int) -> _Fit | None:
+    """Piecewise-constant slopes of d = diff(view of y); jumps are outlying d's."""
+    if not np.all(np.isfinite(d)):
+        return None
+    centre = float(np.median(d))
+    spread = _robust_spread(d - centre)
+    jumps = np.flatnonzero(np.abs(d - centre) > s.jump_z * spread) if spread > 0 else np.array([], int)
+    smooth = d.copy()
+    smooth[jumps] = centre  # a jump says nothing about the slope around it
+    sigma = _noise_sigma(smooth)
+    slopes = [] if sigma is None else _segment(smooth / sigma, s.penalty, min_size)
+    fitted = _segment_means(smooth, slopes)
+    fitted[jumps] = d[jumps]  # the jump's size is a parameter: residual 0
+    sse = float(np.sum((d - fitted) ** 2))
+    # d[j] = y[j+1] - y[j]: a change at d-index j shows first at y-index j+1.
+    breaks = sorted({j + 1 for j in slopes} | {int(j) + 1 for j in jumps})
+    breaks = [b for b in breaks if 1 <= b <= y.size - 1]
+    return _Fit(tuple(breaks), _bic(sse, d.size, len(slopes) + len(jumps), s.penalty) + jacobian)
+
+
+def _bic(sse: float, m: int, n_changes: int, penalty: float) -> float:
+    """Gaussian profile likelihood (×2) plus the same per-change penalty as the search."""
+    return m * math.log(max(sse, 1e-300) / m) + penalty * math.log(m) * n_changes
+
+
+# --- building blocks --------------------------------------------------------------
+
+
+def _robust_spread(r: np.ndarray) -> float:
+    """σ of centred values by MAD, falling back to the mean absolute deviation."""
+    mad = float(np.median(np.abs(r)))
+    if mad > 0:
+        return 1.482602218505602 * mad
+    return math.sqrt(math.pi / 2.0) * float(np.mean(np.abs(r)))
+
+
+def _noise_sigma(y: np.ndarray) -> float | None:
+    """Robust noise σ of y from its first differences (level shifts barely move it)."""
+    d = np.diff(y)
+    if d.size == 0:
+        return None
+    r = d - np.median(d)
+    mad = float(np.median(np.abs(r)))
+    if mad > 0:
+        return _MAD_TO_SIGMA * mad
+    # Many exact ties (counts, step functions): the MAD is 0 but the series moves.
+    meanad = float(np.mean(np.abs(r)))
+    return _MEANAD_TO_SIGMA * meanad if meanad > 0 else None
+
+
+def _long_run_factor(y: np.ndarray) -> float:
+    """How much wider than white noise the noise of y is, from its AR(1) coefficient.
+
+    For AR(1) noise, corr(Δx_t, Δx_t-1) = -(1-φ)/2 and var(Δ²x) = 2·var(Δx)·(1 - corr),
+    so φ = 2 - var(Δ²x)/var(Δx), estimated with MADs so that level shifts do not count.
+    Positively correlated noise wanders, and its long-run σ is what a mean shift must
+    beat: σ_lr² = var(Δx)·(1+φ) / (2·(1-φ)²). White noise gives φ = 0 and a factor 1.
+    """
+    d1 = np.diff(y)
+    d2 = np.diff(d1)
+    m1 = float(np.median(np.abs(d1 - np.median(d1))))
+    m2 = float(np.median(np.abs(d2 - np.median(d2))))
+    if m1 == 0 or d2.size < 8:
+        return 1.0
+    phi = min(max(2.0 - (m2 / m1) ** 2, 0.0), 0.9)
+    return math.sqrt((1.0 + phi) / (1.0 - phi) ** 2)
+
+
+def _despike(y: np.ndarray, sigma: float, z: float) -> np.ndarray:
+    """Replace isolated outliers (one or two in a row) by a running median of 5.
+
+    A wild value would otherwise be cut out as a short segment: two false breaks.
+    Steps survive a running median of 5, so real shifts of 3+ periods are kept.
+    """
+    if y.size < 5 or not math.isfinite(z):
+        return y
+    mid = np.median(np.lib.stride_tricks.sliding_window_view(y, 5), axis=1)
+    out = y.copy()
+    wild = np.abs(y[2:-2] - mid) > z * sigma
+    out[2:-2][wild] = mid[wild]
+    return out
+
+
+def _segment(z: np.ndarray, penalty: float, min_size: int) -> list[int]:
+    """Exact penalised mean-shift segmentation of a unit-noise series."""
+    n = z.size
+    if n < 2 * min_size:
+        return []
+    algo = rpt.KernelCPD(kernel="linear", min_size=min_size)
+    ends = algo.fit(z.reshape(-1, 1)).predict(pen=penalty * math.log(n))
+    return [int(e) for e in ends[:-1]]
+
+
+def _segment_means(x: np.ndarray, breaks: list[int]) -> np.ndarray:
+    fitted = np.empty_like(x)
+    edges = [0, *breaks, x.size]
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        fitted[a:b] = np.mean(x[a:b])
+    return fitted
+
+
+def _sse(x: np.ndarray, breaks: list[int]) -> float:
+    return float(np.sum((x - _segment_means(x, breaks)) ** 2))

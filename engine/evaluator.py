@@ -1,0 +1,224 @@
+"""Run a plan on a panel: a full evaluation, and an incremental one for a few changed observations.
+
+The full evaluation walks the rule instances of each frequency, computing each plan node once and
+freeing it after its last reader. The incremental one re-runs only the instances that read a changed
+indicator, over only the columns a change can reach (from the change, back by the instance's
+lookback), and re-runs the state machine only for the rows the change can affect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import alerts
+from engine.compiler import FULL_HISTORY, Plan, RuleInstance
+from engine.operators import Frame, evaluate_node
+from engine.panel import Observation, Panel
+from engine.periods import Axis
+from engine.report import CheckResult, Report, Transition, render_message
+
+
+@dataclass
+class InstanceState:
+    rows: np.ndarray  # panel rows of the instance's entities
+    states: np.ndarray  # (len(rows), periods) int8
+    levels: np.ndarray  # firing severity per cell
+    condition: np.ndarray  # the combined condition (1, 0, NaN)
+    severity: np.ndarray  # the severity of the condition where it holds
+
+
+class Engine:
+    def __init__(self, plan: Plan, panel: Panel):
+        self.plan = plan
+        self.panel = panel
+        self.state: dict[int, InstanceState] = {}
+        self._needed = [self._closure(inst) for inst in plan.instances]
+
+    # ---------------------------------------------------------------- full evaluation
+
+    def run(self) -> Report:
+        report = Report(self.panel)
+        for freq, axis in self.panel.axes.items():
+            positions = [i for i, inst in enumerate(self.plan.instances) if inst.freq == freq]
+            self._run_frequency(positions, Frame(self.panel, axis, 0), report)
+        return report
+
+    def _run_frequency(self, positions: list[int], frame: Frame, report: Report) -> None:
+        last_use: dict[int, int] = {}
+        for position in positions:
+            for node in self._needed[position]:
+                last_use[node] = position
+        cache: dict[int, np.ndarray] = {}
+        for position in positions:
+            inst = self.plan.instances[position]
+            self._compute(self._needed[position], frame, cache)
+            state = self._states(inst, frame, cache, np.arange(len(inst.entities)))
+            self.state[position] = state
+            self._report(report, inst, state, frame, cache, start=0, reason="")
+            for node in self._needed[position]:
+                if last_use[node] == position:
+                    cache.pop(node, None)
+
+    # ---------------------------------------------------------------- incremental evaluation
+
+    def update(self, observations: Iterable[Observation]) -> Report:
+        """Apply observations already validated, and report the transitions they cause."""
+        report = Report(self.panel)
+        changes: dict[int, tuple[int, set[str], bool]] = {}
+        for obs in observations:
+            if not self.panel.covers(obs):
+                raise ValueError(f"period {obs.period} is outside the panel; rebuild the panel")
+            old = self.panel.set(obs)
+            if old == obs.value:
+                continue
+            column = self.panel.axes[obs.period.freq].index(obs.period)
+            for position in self.plan.by_indicator.get(obs.indicator, ()):
+                start, entities, revised = changes.get(position, (column, set(), False))
+                changes[position] = (min(start, column), entities | {obs.entity}, revised or old is not None)
+        for position, (column, entities, revised) in sorted(changes.items()):
+            self._rerun(position, column, entities, "revised" if revised else "", report)
+        return report
+
+    def _rerun(self, position: int, column: int, entities: set[str], reason: str, report: Report) -> None:
+        inst = self.plan.instances[position]
+        axis = self.panel.axes[inst.freq]
+        first = 0 if inst.lookback >= FULL_HISTORY else max(0, column - inst.lookback)
+        window = Axis(axis.freq, axis.start + first, axis.length - first)
+        frame = Frame(self.panel, window, first)
+        cache: dict[int, np.ndarray] = {}
+        self._compute(self._needed[position], frame, cache)
+        rows = self._affected_rows(inst, entities)
+        old = self.state[position]
+        fresh = self._states(inst, frame, cache, rows, old, first)
+        before_states, before_levels = old.states[rows].copy(), old.levels[rows].copy()
+        old.states[rows], old.levels[rows] = fresh.states, fresh.levels
+        old.condition[rows], old.severity[rows] = fresh.condition, fresh.severity
+        self._report_changes(report, inst, rows, before_states, before_levels, frame, cache, column, reason)
+
+    def _affected_rows(self, inst: RuleInstance, entities: set[str]) -> np.ndarray:
+        if inst.cross_entity:
+            return np.arange(len(inst.entities))
+        return np.array([i for i, e in enumerate(inst.entities) if e in entities], dtype=int)
+
+    def _report_changes(self, report: Report, inst: RuleInstance, rows: np.ndarray, before: np.ndarray,
+                        before_levels: np.ndarray, frame: Frame, cache: dict[int, np.ndarray], column: int,
+                        reason: str) -> None:
+        state = self.state[self.plan.instances.index(inst)]
+        old_moves = set(_moves(before, before_levels, column))
+        for row_offset, period, old, new in alerts.transitions(state.states[rows], state.levels[rows], column):
+            if (row_offset, period, old, new) in old_moves:
+                continue
+            why = reason
+            if reason == "revised" and new not in (alerts.RESOLVED,) and old != alerts.FIRING:
+                why = ""
+            self._add(report, inst, int(rows[row_offset]), period, old, new, frame, cache, why)
+
+    # ---------------------------------------------------------------- shared steps
+
+    def _closure(self, inst: RuleInstance) -> list[int]:
+        roots = [n for n, _ in inst.conditions] + [n for n in (inst.guard, inst.recover) if n is not None]
+        roots += list(inst.values.values())
+        seen: set[int] = set()
+        stack = list(roots)
+        while stack:
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                stack.extend(self.plan.nodes[node].inputs)
+        return sorted(seen)  # nodes are created after their inputs, so id order is a topological order
+
+    def _compute(self, nodes: list[int], frame: Frame, cache: dict[int, np.ndarray]) -> None:
+        for node_id in nodes:
+            if node_id not in cache:
+                node = self.plan.nodes[node_id]
+                cache[node_id] = evaluate_node(frame, node, [cache[i] for i in node.inputs])
+
+    def _states(self, inst: RuleInstance, frame: Frame, cache: dict[int, np.ndarray], rows: np.ndarray,
+                previous: InstanceState | None = None, first: int = 0) -> InstanceState:
+        panel_rows = np.array([self.panel.entity_index[e] for e in inst.entities], dtype=int)[rows]
+        condition, severity = self._condition(inst, cache, panel_rows)
+        if previous is not None and first > 0:
+            # Columns before the window are unchanged: splice the stored condition in front.
+            condition = np.concatenate([previous.condition[rows, :first], condition], axis=1)
+            severity = np.concatenate([previous.severity[rows, :first], severity], axis=1)
+        recover = None
+        if inst.recover is not None:
+            recover = np.asarray(cache[inst.recover])[panel_rows]
+            if first > 0:
+                recover = np.concatenate([np.zeros((len(rows), first)), recover], axis=1)
+        persistence = alerts.Persistence(inst.for_periods, inst.of_periods, inst.keep_periods)
+        states, levels = alerts.run_states(condition, severity, persistence, recover)
+        return InstanceState(panel_rows, states, levels, condition, severity)
+
+    def _condition(self, inst: RuleInstance, cache: dict[int, np.ndarray],
+                   rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        combined: np.ndarray | None = None
+        severity: np.ndarray | None = None
+        for node, level in inst.conditions:
+            value = np.asarray(cache[node])[rows]
+            severity = np.where(value == 1, level, 0) if severity is None else \
+                np.where(value == 1, np.maximum(severity, level), severity)
+            combined = value if combined is None else _any(combined, value)
+        assert combined is not None and severity is not None
+        if inst.guard is not None:
+            combined = np.where(np.asarray(cache[inst.guard])[rows] == 1, combined, np.nan)
+        severity = np.where(severity == 0, inst.severity, severity).astype(np.int8)
+        return np.array(combined, dtype=float), severity
+
+    def _report(self, report: Report, inst: RuleInstance, state: InstanceState, frame: Frame,
+                cache: dict[int, np.ndarray], start: int, reason: str) -> None:
+        for row, period, old, new in alerts.transitions(state.states, state.levels, start):
+            self._add(report, inst, row, period, old, new, frame, cache, reason)
+        if inst.kind == "check":
+            self._check_results(report, inst, state, frame)
+
+    def _check_results(self, report: Report, inst: RuleInstance, state: InstanceState, frame: Frame) -> None:
+        periods = frame.axis.periods
+        rows, cols = np.nonzero(~np.isnan(state.condition))
+        for row, col in zip(rows, cols, strict=True):
+            status = "violated" if state.condition[row, col] == 1 else "ok"
+            report.check_results.append(CheckResult(inst.id, inst.entities[row], str(periods[col]), status))
+
+    def _add(self, report: Report, inst: RuleInstance, row: int, column: int, old: int, new: int,
+             frame: Frame, cache: dict[int, np.ndarray], reason: str) -> None:
+        entity = inst.entities[row]
+        panel_row = self.panel.entity_index[entity]
+        local = column - frame.start
+        values = {label: _cell(cache.get(node), panel_row, local) for label, node in inst.values.items()}
+        period = self.panel.axes[inst.freq].periods[column]
+        report.transitions.append(Transition(
+            rule=inst.id, kind=inst.kind, entity=entity, indicator=inst.indicator, period=str(period),
+            old=alerts.STATE_NAMES[old], new=alerts.STATE_NAMES[new],
+            severity=_SEVERITY_NAMES[int(self.state_level(inst, row, column))],
+            reason=reason, values=values, thresholds=inst.thresholds,
+            message=render_message(self.plan.model, inst, entity, str(period), values),
+        ))
+
+    def state_level(self, inst: RuleInstance, row: int, column: int) -> int:
+        state = self.state.get(self.plan.instances.index(inst))
+        level = int(state.levels[row, column]) if state is not None else 0
+        return level or inst.severity
+
+
+_SEVERITY_NAMES = {1: "info", 2: "warning", 3: "critical"}
+
+
+def _any(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    either = (left == 1) | (right == 1)
+    known = ~np.isnan(left) & ~np.isnan(right)
+    return np.where(either, 1.0, np.where(known, 0.0, np.nan))
+
+
+def _cell(array: np.ndarray | None, row: int, column: int) -> float | None:
+    if array is None or column < 0 or column >= np.shape(array)[-1]:
+        return None
+    value = float(np.asarray(array)[row, column])
+    return None if np.isnan(value) else value
+
+
+def _moves(states: np.ndarray, levels: np.ndarray, start: int) -> list[tuple[int, int, int, int]]:
+    return alerts.transitions(states, levels, start)
+

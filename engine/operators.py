@@ -1,0 +1,361 @@
+"""The vectorized operation behind each plan node. Conditions are floats: 1, 0, or NaN (unknown)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import changepoints, transforms
+from engine.compiler import Node
+from engine.panel import Panel
+from engine.periods import Axis, Period
+
+
+@dataclass
+class Frame:
+    """What one evaluation sees: the panel, and a window of columns on one frequency's axis."""
+
+    panel: Panel
+    axis: Axis
+    start: int  # first column of the window on the panel's axis
+
+    def columns(self, array: np.ndarray) -> np.ndarray:
+        return array[:, self.start:self.start + self.axis.length]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.panel.entities), self.axis.length)
+
+
+Operator = Callable[[Frame, Node, list[np.ndarray]], np.ndarray]
+OPERATORS: dict[str, Operator] = {}
+
+
+def operator(*names: str) -> Callable[[Operator], Operator]:
+    def register(fn: Operator) -> Operator:
+        for name in names:
+            OPERATORS[name] = fn
+        return fn
+    return register
+
+
+def evaluate_node(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return OPERATORS[node.op](frame, node, inputs)
+
+
+def full(frame: Frame, value: np.ndarray | float) -> np.ndarray:
+    return np.broadcast_to(np.asarray(value, dtype=float), frame.shape)
+
+
+# ----------------------------------------------------------------------------- leaves
+
+
+@operator("load")
+def _load(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
+    return frame.columns(frame.panel.array(node.param))
+
+
+@operator("first")
+def _first(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
+    found = frame.panel.first.get(node.param)
+    return frame.columns(found) if found is not None else full(frame, np.nan)
+
+
+@operator("const")
+def _const(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
+    return full(frame, node.param)
+
+
+@operator("time_progress")
+def _time_progress(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
+    return full(frame, transforms.time_progress(frame.axis))
+
+
+# ----------------------------------------------------------------------------- arithmetic and logic
+
+
+def _known(*arrays: np.ndarray) -> np.ndarray:
+    mask = ~np.isnan(arrays[0])
+    for array in arrays[1:]:
+        mask &= ~np.isnan(array)
+    return mask
+
+
+_COMPARE = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal,
+            "==": np.equal, "!=": np.not_equal}
+_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
+
+
+@operator("bin")
+def _binary(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    left, right = inputs
+    op = node.param
+    if op in _ARITH:
+        result = _ARITH[op](left, right)
+        return np.where(np.isinf(result), np.nan, result)
+    if op in _COMPARE:
+        return np.where(_known(left, right), _COMPARE[op](left, right), np.nan)
+    return _kleene(op, left, right)
+
+
+def _kleene(op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Three-valued logic: `unknown and false` is false, `unknown or true` is true."""
+    decisive = 0.0 if op == "and" else 1.0
+    either_decisive = (left == decisive) | (right == decisive)
+    both_known = _known(left, right)
+    return np.where(either_decisive, decisive, np.where(both_known, 1.0 - decisive, np.nan))
+
+
+@operator("neg")
+def _neg(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return -inputs[0]
+
+
+@operator("not")
+def _not(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return 1.0 - inputs[0]
+
+
+@operator("abs")
+def _abs(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return np.abs(inputs[0])
+
+
+@operator("sign")
+def _sign(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return np.sign(inputs[0])
+
+
+@operator("sqrt")
+def _sqrt(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return np.where(inputs[0] >= 0, np.sqrt(np.abs(inputs[0])), np.nan)
+
+
+@operator("least")
+def _least(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return np.minimum(*inputs)
+
+
+@operator("greatest")
+def _greatest(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return np.maximum(*inputs)
+
+
+# ----------------------------------------------------------------------------- periods
+
+
+@operator("yoy", "mom", "yoy2", "single", "ytd")
+def _period_transform(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    form, merged = node.param
+    x = np.array(inputs[0], dtype=float)
+    if node.op == "yoy":
+        return transforms.yoy(x, frame.axis, form)
+    if node.op == "mom":
+        return transforms.mom(x, frame.axis, form, merged)
+    if node.op == "yoy2":
+        return transforms.yoy2(x, frame.axis, form)
+    if node.op == "single":
+        return transforms.single_from_ytd(x, frame.axis, merged)
+    if form == "index":
+        return transforms.ytd_average(x, frame.axis)
+    return transforms.ytd_from_single(x, frame.axis, merged)
+
+
+@operator("lag")
+def _lag(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return transforms.lag(np.asarray(inputs[0], dtype=float), node.param)
+
+
+@operator("diff")
+def _diff(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return transforms.diff(np.asarray(inputs[0], dtype=float), node.param)
+
+
+@operator("mean", "std", "min", "max", "median", "mad")
+def _rolling(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return transforms.rolling(np.asarray(inputs[0], dtype=float), node.param, node.op)
+
+
+@operator("zscore")
+def _zscore(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return transforms.zscore(np.asarray(inputs[0], dtype=float), node.param)
+
+
+@operator("history")
+def _history(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return transforms.history(np.asarray(inputs[0], dtype=float))
+
+
+@operator("changepoint")
+def _changepoint(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return changepoints.breaks_mask(np.asarray(inputs[0], dtype=float))
+
+
+@operator("revision")
+def _revision(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    latest, first = inputs
+    return np.where(first != 0, (latest / np.abs(first) - np.sign(first)) * 100, np.nan)
+
+
+# ----------------------------------------------------------------------------- other entities
+
+
+@operator("at")
+def _at(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    row = frame.panel.entity_index.get(node.param)
+    if row is None:
+        return full(frame, np.nan)
+    return np.broadcast_to(inputs[0][row], frame.shape)
+
+
+def _parent_rows(frame: Frame, x: np.ndarray) -> np.ndarray:
+    parents = frame.panel.parents
+    values = np.asarray(x)[np.maximum(parents, 0)]
+    return np.where((parents >= 0)[:, None], values, np.nan)
+
+
+@operator("at_parent")
+def _at_parent(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return _parent_rows(frame, inputs[0])
+
+
+@operator("share")
+def _share(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    parent = _parent_rows(frame, inputs[0])
+    return np.where(parent != 0, inputs[0] / parent * 100, np.nan)
+
+
+@operator("peer_z")
+def _peer_z(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return transforms.peer_robust_z(np.asarray(inputs[0], dtype=float), frame.panel.peer_groups)
+
+
+@operator("rank")
+def _rank(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return transforms.peer_rank(np.asarray(inputs[0], dtype=float), frame.panel.peer_groups)
+
+
+def aggregate(function: str, rows: np.ndarray, strict: bool) -> np.ndarray:
+    """Aggregate member rows per period. Strict: missing if any member is missing."""
+    observed = (~np.isnan(rows)).sum(axis=0)
+    if function == "count":
+        return observed.astype(float)
+    missing = observed < rows.shape[0] if strict else observed == 0
+    reducer = {"sum": np.nansum, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[function]
+    if rows.shape[0] == 0:
+        return np.full(rows.shape[1], np.nan)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = reducer(rows, axis=0)
+    return np.where(missing, np.nan, result)
+
+
+@operator("agg")
+def _aggregate(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    function, members, strict = node.param
+    index = [frame.panel.entity_index[m] for m in members]
+    rows = np.asarray(inputs[0], dtype=float)[index] if index else np.empty((0, frame.shape[1]))
+    return np.broadcast_to(aggregate(function, rows, strict), frame.shape)
+
+
+@operator("agg_children")
+def _aggregate_children(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    function, strict = node.param
+    matrix = frame.panel.children_matrix
+    x = np.asarray(inputs[0], dtype=float)
+    observed = ~np.isnan(x)
+    present = matrix @ observed
+    members = matrix.sum(axis=1)[:, None]
+    if function == "count":
+        return present
+    total = matrix @ np.where(observed, x, 0.0)
+    value = total if function == "sum" else np.where(present > 0, total / np.maximum(present, 1), np.nan)
+    missing = (present < members) if strict else (present == 0)
+    return np.where(missing | (members == 0), np.nan, value)
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def _target_matrix(frame: Frame, param: tuple, want_growth: bool | None) -> np.ndarray:
+    _name, _form, _merged, targets = param
+    years = frame.axis.years
+    out = np.full(frame.shape, np.nan)
+    for (entity, year), (value, growth) in targets:
+        row = frame.panel.entity_index.get(entity)
+        if row is not None and (want_growth is None or growth == want_growth):
+            out[row, years == year] = value
+    return out
+
+
+@operator("target")
+def _target(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
+    return _target_matrix(frame, node.param, None)
+
+
+@operator("progress")
+def _progress(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    _name, form, merged, _targets = node.param
+    level = np.asarray(inputs[0], dtype=float)
+    if form == "period":
+        level = transforms.ytd_from_single(level, frame.axis, merged)
+    target = _target_matrix(frame, node.param, want_growth=False)
+    return np.where(target > 0, level / target * 100, np.nan)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+@operator("fill0")
+def _fill_zero(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return np.nan_to_num(inputs[0], nan=0.0)
+
+
+@operator("balance")
+def _balance(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    """1 where the two sides differ by more than the tolerance, 0 where they agree, NaN if not checkable."""
+    tolerance, relative, mode, leaves = node.param
+    left, right = inputs[0], inputs[1]
+    lenient, strict = inputs[2:2 + leaves], inputs[2 + leaves:]
+    allowed = np.abs(right) * tolerance / 100 if relative else tolerance
+    violated = np.where(np.abs(left - right) > allowed + 1e-9, 1.0, 0.0)
+    if mode == "non_null":
+        return np.where(_known(left, right), violated, np.nan)
+    any_present = np.zeros(frame.shape, dtype=bool)
+    for leaf in lenient:
+        any_present |= ~np.isnan(leaf)
+    if mode == "fail":
+        any_missing = np.zeros(frame.shape, dtype=bool)
+        for leaf in strict:
+            any_missing |= np.isnan(leaf)
+        violated = np.where(any_missing, 1.0, violated)
+    return np.where(any_present, violated, np.nan)
+
+
+@operator("missing")
+def _missing(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    """1 where a due value has not arrived, 0 where it has, NaN where nothing is due yet."""
+    last_n, release_days, merged_flags, until = node.param
+    periods = frame.axis.periods
+    as_of = frame.panel.as_of
+    out = np.full(frame.shape, np.nan)
+    for values, day, merged in zip(inputs, release_days, merged_flags, strict=True):
+        due = np.array([p.release_date(day) <= as_of for p in periods], dtype=bool)
+        first_month = np.array([merged and p.freq == "monthly" and p.sub == 1 for p in periods], dtype=bool)
+        expected = due & ~first_month
+        window = np.zeros(len(periods), dtype=bool)
+        window[np.nonzero(expected)[0][-last_n:]] = True
+        late = np.where(window[None, :], np.isnan(values).astype(float), np.nan)
+        out = np.fmax(out, late)
+    for entity, last in until:
+        row = frame.panel.entity_index.get(entity)
+        if row is not None:
+            limit = Period.parse(last)
+            out[row, [p.year > limit.year if limit.freq != p.freq else p > limit for p in periods]] = np.nan
+    return out

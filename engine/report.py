@@ -1,0 +1,103 @@
+"""Findings as data: transitions with provenance, check results, and the messages a person reads."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from dsl.model import Model
+
+if TYPE_CHECKING:
+    from engine.compiler import RuleInstance
+    from engine.panel import Panel
+
+SEVERITY_CHINESE = {"info": "提示", "warning": "预警", "critical": "严重"}
+STATE_CHINESE = {"inactive": "正常", "pending": "待定", "firing": "报警", "resolved": "已恢复"}
+
+
+@dataclass
+class Transition:
+    rule: str
+    kind: str  # rule | check
+    entity: str
+    indicator: str | None
+    period: str
+    old: str
+    new: str
+    severity: str
+    reason: str  # "" or "revised"
+    values: dict[str, float | None]
+    thresholds: tuple[float, ...]
+    message: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CheckResult:
+    check: str
+    entity: str
+    period: str
+    status: str  # ok | violated
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    panel: Panel | None = None
+    transitions: list[Transition] = field(default_factory=list)
+    check_results: list[CheckResult] = field(default_factory=list)
+
+    def state_history(self, rule: str, entity: str, indicator: str | None = None) -> dict[str, str]:
+        """Period → state after each transition of one alert."""
+        return {t.period: t.new for t in self.transitions
+                if t.rule == rule and t.entity == entity and t.indicator == indicator}
+
+    def current(self) -> list[Transition]:
+        """The last transition of every alert that is firing or pending now."""
+        latest: dict[tuple, Transition] = {}
+        for t in self.transitions:
+            latest[(t.rule, t.entity, t.indicator)] = t
+        return [t for t in latest.values() if t.new in ("firing", "pending")]
+
+
+def render_message(model: Model, inst: RuleInstance, entity: str, period: str,
+                   values: dict[str, float | None]) -> str:
+    definition = inst.definition
+    template = getattr(definition, "message", None)
+    title = getattr(definition, "title", inst.id)
+    names = {
+        "entity": model.entities[entity].name if entity in model.entities else entity,
+        "period": _chinese_period(period),
+        "indicator": model.indicators[inst.indicator].name if inst.indicator in model.indicators else "",
+        "rule": title,
+        "severity": SEVERITY_CHINESE.get(_severity_name(inst.severity), ""),
+    }
+    if not template:
+        prefix = f"{names['entity']}{names['period']}"
+        return f"{prefix}{names['indicator']}：{title}" if names["indicator"] else f"{prefix}：{title}"
+    out: list[str] = []
+    for literal, field_name, spec, _conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if field_name is None:
+            continue
+        if field_name in names:
+            out.append(names[field_name])
+        else:
+            value = values.get(field_name)
+            out.append("—" if value is None else format(value, spec or "g"))
+    return "".join(out)
+
+
+def _severity_name(level: int) -> str:
+    return {1: "info", 2: "warning", 3: "critical"}.get(level, "warning")
+
+
+def _chinese_period(period: str) -> str:
+    if len(period) == 7 and period[4] == "-":
+        return f"{period[:4]}年{int(period[5:])}月"
+    if "Q" in period:
+        return f"{period[:4]}年第{period[-1]}季度"
+    return f"{period}年"
