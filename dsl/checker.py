@@ -122,6 +122,7 @@ class _Checker:
         self.series_state: dict[str, str] = {}
         self.series_types: dict[str, ExprType] = {}
         self.binding: dict[str, str] = {}
+        self.frequencies: dict[str, str] = {}  # rule or check id -> the frequency it runs at
 
     def run(self) -> None:
         self._entities()
@@ -344,6 +345,8 @@ class _Checker:
                     freqs.add(kind.freq)
         if len(freqs) > 1:
             self.error(rule.span, f"rule `{rule.id}` mixes frequencies: {', '.join(sorted(freqs))}")
+        elif freqs:
+            self.frequencies[rule.id] = freqs.pop()
         self._template(rule.message, rule.message_span)
 
     def _condition(self, expr: ast.Expr, clause: str) -> ExprType:
@@ -394,11 +397,16 @@ class _Checker:
             self._balance(check.balance)
         if check.completeness is not None:
             for name in check.completeness.indicators:
-                self._indicator_ref(check.completeness.span, name)
+                if self._indicator_ref(check.completeness.span, name):
+                    self.frequencies.setdefault(check.id, self.model.indicators[name].frequency)
         self._template(check.message, check.message_span)
 
     def _balance(self, balance: ast.Balance) -> None:
         left, right = self.expr(balance.left), self.expr(balance.right)
+        freq = self._same_freq(balance.left, left, right)
+        if freq and self.model.checks:
+            owner = next(c.id for c in self.model.checks.values() if c.balance is balance)
+            self.frequencies[owner] = freq
         for side in (left, right):
             if side.kind != "num":
                 self.error(balance.span, "both sides of a balance must be numbers")
@@ -441,7 +449,7 @@ class _Checker:
             self.error(expect.span, f"unknown rule or check `{expect.rule}`",
                        did_you_mean(expect.rule, [*self.model.rules, *self.model.checks]))
         self._entity_ref(expect.span, expect.entity)
-        self._period(expect.span, expect.period)
+        self._period(expect.span, expect.period, self.frequencies.get(expect.rule))
         if expect.indicator is not None:
             self._indicator_ref(expect.span, expect.indicator)
 

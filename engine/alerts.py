@@ -30,6 +30,18 @@ class Persistence:
 def run_states(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
                recover: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """States (int8) and firing severities (int8) for a matrix of conditions (1, 0 or NaN)."""
+    states = np.zeros(condition.shape, dtype=np.int8)
+    levels = np.zeros(condition.shape, dtype=np.int8)
+    # Rows whose condition never holds stay inactive: most rows, most of the time.
+    active = np.nonzero((condition == 1).any(axis=1))[0]
+    if len(active):
+        sub_recover = recover[active] if recover is not None else None
+        states[active], levels[active] = _run_active(condition[active], severity[active], persistence, sub_recover)
+    return states, levels
+
+
+def _run_active(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
+                recover: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     known = ~np.isnan(condition)
     order = np.argsort(~known, axis=1, kind="stable")
     packed = np.take_along_axis(np.where(known, condition, 0.0), order, axis=1) == 1.0

@@ -28,6 +28,7 @@ Pure: no I/O, imports only the standard library, numpy and ruptures.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,8 +54,8 @@ class Settings:
     """Shortest segment; also the shortest series is 2·min_size observed points."""
     trend_views: bool = True
     """Also fit the diff and growth views and pick the best by BIC."""
-    jump_z: float = 6.0
-    """A first difference this many robust σ from the median is a level jump (trend views)."""
+    jump_z: float = 4.0
+    """A difference this many robust σ off its running median is a level jump (trend views)."""
     despike_z: float = 4.0
     """An isolated point this many robust σ off its neighbours is not a segment (level view)."""
     ar_correction: bool = True
@@ -147,39 +148,49 @@ def _detect_observed(y: np.ndarray, s: Settings) -> list[int]:
 
 
 def _best_view(y: np.ndarray, s: Settings, min_size: int) -> list[int]:
-    # Screen with the plain level view (white-noise σ, the most sensitive setting):
-    # nothing there means no step and no strong trend, and every other view would
-    # agree. It is also the common case in monitoring, so the batch path stays fast.
-    screen = _level_view(y, s, min_size, ar_correction=False)
-    if screen is None or not screen.breaks:
+    level, screened = _level_view(y, s, min_size)
+    # The first, white-noise pass of the level view is the most sensitive look there
+    # is: if it finds nothing, there is no step and no strong trend, and no other view
+    # would find a change. It is also the common case, so the batch path stays fast.
+    if level is None or not screened:
         return []
-    level = _level_view(y, s, min_size, s.ar_correction) if s.ar_correction else screen
-    if level is None or not s.trend_views or y.size - 1 < 2 * min_size:
-        return list(level.breaks) if level else []
-    fits = [
-        level,
-        _detrended_view(y, s, min_size),
-        _trend_view(y, np.diff(y), 0.0, s, min_size),
-    ]
+    if not s.trend_views or y.size - 1 < 2 * min_size:
+        return list(level.breaks)
+    fits = [level, _detrended_view(y, s, min_size), _trend_view(y.size, np.diff(y), 0.0, s, min_size)]
     if np.all(y > 0):
         logs = np.log(y)
         # Modelling log y instead of y multiplies the density by Π 1/y: the Jacobian
         # term makes the two likelihoods comparable.
-        fits.append(_trend_view(y, np.diff(logs), 2.0 * float(np.sum(logs[1:])), s, min_size))
+        fits.append(_trend_view(y.size, np.diff(logs), 2.0 * float(np.sum(logs[1:])), s, min_size))
     best = min((f for f in fits if f is not None), key=lambda f: f.criterion)
     return list(best.breaks)
 
 
-def _level_view(y: np.ndarray, s: Settings, min_size: int, ar_correction: bool) -> _Fit | None:
+def _level_view(y: np.ndarray, s: Settings, min_size: int) -> tuple[_Fit | None, bool]:
+    """Piecewise-constant level; also says whether the white-noise pass found anything."""
     sigma = _noise_sigma(y)
     if sigma is None:
-        return None  # exactly linear (or constant): no view finds a change
+        return None, False  # exactly linear (or constant): no view finds a change
     clean = _despike(y, sigma, s.despike_z)
-    if ar_correction:
-        sigma *= _long_run_factor(clean)
-    breaks = _segment(clean / sigma, s.penalty, min_size)
-    sse = _sse(y, breaks)
-    return _Fit(tuple(breaks), _bic(sse, y.size - 1, len(breaks), s.penalty))
+    breaks, screened = _mean_shifts(clean, sigma, s, min_size)
+    # Despiked points count as fitted exactly, one parameter each (as in the trend view).
+    outliers = int(np.count_nonzero(clean != y))
+    sse = _sse(clean, breaks)
+    return _Fit(tuple(breaks), _bic(sse, y.size - 1, len(breaks) + outliers, s.penalty)), screened
+
+
+def _mean_shifts(x: np.ndarray, sigma: float, s: Settings, min_size: int) -> tuple[list[int], bool]:
+    """Mean shifts of x with white noise σ, then again with σ widened for autocorrelation.
+
+    Also returns whether the white-noise pass found anything.
+    """
+    breaks = _segment(x / sigma, s.penalty, min_size)
+    screened = bool(breaks)
+    if breaks and s.ar_correction:
+        factor = _long_run_factor(x, breaks)
+        if factor > 1.0:
+            breaks = _segment(x / (sigma * factor), s.penalty, min_size)
+    return breaks, screened
 
 
 def _detrended_view(y: np.ndarray, s: Settings, min_size: int) -> _Fit | None:
@@ -190,10 +201,10 @@ def _detrended_view(y: np.ndarray, s: Settings, min_size: int) -> _Fit | None:
     """
     t = np.arange(y.size, dtype=float)
     slope = float(np.polyfit(t, y, 1)[0])
-    fit = _level_view(y - slope * t, s, min_size, s.ar_correction)
+    fit, _ = _level_view(y - slope * t, s, min_size)
     if fit is not None and fit.breaks:
         slope = _pooled_slope(t, y, list(fit.breaks))
-        fit = _level_view(y - slope * t, s, min_size, s.ar_correction)
+        fit, _ = _level_view(y - slope * t, s, min_size)
     if fit is None:
         return None
     return _Fit(fit.breaks, fit.criterion + s.penalty * math.log(y.size - 1))
@@ -207,40 +218,42 @@ def _pooled_slope(t: np.ndarray, y: np.ndarray, breaks: list[int]) -> float:
     return float(np.dot(tc, yc)) / denom if denom > 0 else 0.0
 
 
-def _trend_view(y: np.ndarray, d: np.ndarray, jacobian: float, s: Settings, min_size: int) -> _Fit | None:
-    """Piecewise-constant slopes of d = diff(view of y); jumps are outlying d's."""
-    if not np.all(np.isfinite(d)):
+def _trend_view(n: int, d: np.ndarray, jacobian: float, s: Settings, min_size: int) -> _Fit | None:
+    """Piecewise-constant slopes of d = diff(view of y); an outlying d is a level jump.
+
+    Two adjacent outlying d's of opposite sign are one wild value of y, not a change.
+    """
+    sigma = _noise_sigma(d) if np.all(np.isfinite(d)) else None
+    if sigma is None:
         return None
-    centre = float(np.median(d))
-    spread = _robust_spread(d - centre)
-    jumps = np.flatnonzero(np.abs(d - centre) > s.jump_z * spread) if spread > 0 else np.array([], int)
-    smooth = d.copy()
-    smooth[jumps] = centre  # a jump says nothing about the slope around it
-    sigma = _noise_sigma(smooth)
-    slopes = [] if sigma is None else _segment(smooth / sigma, s.penalty, min_size)
+    smooth = _despike(d, sigma, s.jump_z)
+    wild = np.flatnonzero(smooth != d)
+    slopes, _ = _mean_shifts(smooth, sigma, s, min_size)
     fitted = _segment_means(smooth, slopes)
-    fitted[jumps] = d[jumps]  # the jump's size is a parameter: residual 0
+    fitted[wild] = d[wild]  # each wild d is a parameter of its own: residual 0
     sse = float(np.sum((d - fitted) ** 2))
+    jumps = _jumps(d - smooth, wild)
     # d[j] = y[j+1] - y[j]: a change at d-index j shows first at y-index j+1.
-    breaks = sorted({j + 1 for j in slopes} | {int(j) + 1 for j in jumps})
-    breaks = [b for b in breaks if 1 <= b <= y.size - 1]
-    return _Fit(tuple(breaks), _bic(sse, d.size, len(slopes) + len(jumps), s.penalty) + jacobian)
+    breaks = sorted({j + 1 for j in slopes} | {j + 1 for j in jumps})
+    breaks = [b for b in breaks if 1 <= b <= n - 1]
+    return _Fit(tuple(breaks), _bic(sse, d.size, len(slopes) + wild.size, s.penalty) + jacobian)
 
 
-def _bic(sse: float, m: int, n_changes: int, penalty: float) -> float:
+def _jumps(excess: np.ndarray, wild: np.ndarray) -> list[int]:
+    """Wild differences that are level jumps, leaving out up-and-back pairs (spikes)."""
+    spikes: set[int] = set()
+    for a, b in itertools.pairwise(wild.tolist()):
+        if b == a + 1 and excess[a] * excess[b] < 0:
+            spikes.update((a, b))
+    return [int(j) for j in wild if int(j) not in spikes]
+
+
+def _bic(sse: float, m: int, n_params: int, penalty: float) -> float:
     """Gaussian profile likelihood (×2) plus the same per-change penalty as the search."""
-    return m * math.log(max(sse, 1e-300) / m) + penalty * math.log(m) * n_changes
+    return m * math.log(max(sse, 1e-300) / m) + penalty * math.log(m) * n_params
 
 
 # --- building blocks --------------------------------------------------------------
-
-
-def _robust_spread(r: np.ndarray) -> float:
-    """σ of centred values by MAD, falling back to the mean absolute deviation."""
-    mad = float(np.median(np.abs(r)))
-    if mad > 0:
-        return 1.482602218505602 * mad
-    return math.sqrt(math.pi / 2.0) * float(np.mean(np.abs(r)))
 
 
 def _noise_sigma(y: np.ndarray) -> float | None:
@@ -257,22 +270,23 @@ def _noise_sigma(y: np.ndarray) -> float | None:
     return _MEANAD_TO_SIGMA * meanad if meanad > 0 else None
 
 
-def _long_run_factor(y: np.ndarray) -> float:
-    """How much wider than white noise the noise of y is, from its AR(1) coefficient.
+def _long_run_factor(y: np.ndarray, breaks: list[int]) -> float:
+    """How much wider than white noise the noise of y is, from an AR(1) fit.
 
-    For AR(1) noise, corr(Δx_t, Δx_t-1) = -(1-φ)/2 and var(Δ²x) = 2·var(Δx)·(1 - corr),
-    so φ = 2 - var(Δ²x)/var(Δx), estimated with MADs so that level shifts do not count.
-    Positively correlated noise wanders, and its long-run σ is what a mean shift must
-    beat: σ_lr² = var(Δx)·(1+φ) / (2·(1-φ)²). White noise gives φ = 0 and a factor 1.
+    Positively correlated noise wanders, and a mean shift must beat its long-run σ,
+    σ_x·√((1+φ)/(1-φ)), not the σ_x·√(1-φ) that first differences measure: the ratio
+    is √(1+φ)/(1-φ). φ is the lag-1 autocorrelation of the residuals within the
+    segments found, less 1/√n so that chance correlation of white noise is ignored.
     """
-    d1 = np.diff(y)
-    d2 = np.diff(d1)
-    m1 = float(np.median(np.abs(d1 - np.median(d1))))
-    m2 = float(np.median(np.abs(d2 - np.median(d2))))
-    if m1 == 0 or d2.size < 8:
+    r = y - _segment_means(y, breaks)
+    inside = np.ones(r.size - 1, dtype=bool)
+    inside[[b - 1 for b in breaks]] = False  # pairs that straddle a break
+    denom = float(np.dot(r, r))
+    if denom <= 0:
         return 1.0
-    phi = min(max(2.0 - (m2 / m1) ** 2, 0.0), 0.9)
-    return math.sqrt((1.0 + phi) / (1.0 - phi) ** 2)
+    rho = float(np.dot(r[1:][inside], r[:-1][inside])) / denom
+    phi = min(rho - 1.0 / math.sqrt(r.size), 0.9)
+    return math.sqrt(1.0 + phi) / (1.0 - phi) if phi > 0 else 1.0
 
 
 def _despike(y: np.ndarray, sigma: float, z: float) -> np.ndarray:
@@ -303,7 +317,7 @@ def _segment(z: np.ndarray, penalty: float, min_size: int) -> list[int]:
 def _segment_means(x: np.ndarray, breaks: list[int]) -> np.ndarray:
     fitted = np.empty_like(x)
     edges = [0, *breaks, x.size]
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         fitted[a:b] = np.mean(x[a:b])
     return fitted
 

@@ -85,7 +85,9 @@ class Engine:
     def _rerun(self, position: int, column: int, entities: set[str], reason: str, report: Report) -> None:
         inst = self.plan.instances[position]
         axis = self.panel.axes[inst.freq]
-        first = 0 if inst.lookback >= FULL_HISTORY else max(0, column - inst.lookback)
+        # The recover latch can reach back indefinitely, like history(): recompute from the start.
+        unbounded = inst.lookback >= FULL_HISTORY or inst.recover is not None
+        first = 0 if unbounded else max(0, column - inst.lookback)
         window = Axis(axis.freq, axis.start + first, axis.length - first)
         frame = Frame(self.panel, window, first)
         cache: dict[int, np.ndarray] = {}
@@ -159,14 +161,17 @@ class Engine:
         severity: np.ndarray | None = None
         for node, level in inst.conditions:
             value = np.asarray(cache[node])[rows]
-            severity = np.where(value == 1, level, 0) if severity is None else \
-                np.where(value == 1, np.maximum(severity, level), severity)
+            holds = value == 1
+            if severity is None:
+                severity = np.zeros(value.shape, dtype=np.int8)
+            severity[holds] = np.maximum(severity[holds], level)
             combined = value if combined is None else _any(combined, value)
         assert combined is not None and severity is not None
+        severity[severity == 0] = inst.severity
+        combined = np.array(combined, dtype=float)
         if inst.guard is not None:
-            combined = np.where(np.asarray(cache[inst.guard])[rows] == 1, combined, np.nan)
-        severity = np.where(severity == 0, inst.severity, severity).astype(np.int8)
-        return np.array(combined, dtype=float), severity
+            combined[np.asarray(cache[inst.guard])[rows] != 1] = np.nan
+        return combined, severity
 
     def _report(self, report: Report, inst: RuleInstance, state: InstanceState, frame: Frame,
                 cache: dict[int, np.ndarray], start: int, reason: str) -> None:
@@ -194,7 +199,7 @@ class Engine:
             old=alerts.STATE_NAMES[old], new=alerts.STATE_NAMES[new],
             severity=_SEVERITY_NAMES[int(self.state_level(inst, row, column))],
             reason=reason, values=values, thresholds=inst.thresholds,
-            message=render_message(self.plan.model, inst, entity, str(period), values),
+            message=render_message(self.plan.model, inst, entity, str(period), values, alerts.STATE_NAMES[new]),
         ))
 
     def state_level(self, inst: RuleInstance, row: int, column: int) -> int:
@@ -207,9 +212,10 @@ _SEVERITY_NAMES = {1: "info", 2: "warning", 3: "critical"}
 
 
 def _any(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    either = (left == 1) | (right == 1)
-    known = ~np.isnan(left) & ~np.isnan(right)
-    return np.where(either, 1.0, np.where(known, 0.0, np.nan))
+    result = np.zeros(left.shape)
+    result[np.isnan(left) | np.isnan(right)] = np.nan
+    result[(left == 1) | (right == 1)] = 1.0
+    return result
 
 
 def _cell(array: np.ndarray | None, row: int, column: int) -> float | None:

@@ -97,16 +97,19 @@ def _binary(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
         result = _ARITH[op](left, right)
         return np.where(np.isinf(result), np.nan, result)
     if op in _COMPARE:
-        return np.where(_known(left, right), _COMPARE[op](left, right), np.nan)
+        result = _COMPARE[op](left, right).astype(float)
+        result[np.isnan(left) | np.isnan(right)] = np.nan
+        return result
     return _kleene(op, left, right)
 
 
 def _kleene(op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Three-valued logic: `unknown and false` is false, `unknown or true` is true."""
     decisive = 0.0 if op == "and" else 1.0
-    either_decisive = (left == decisive) | (right == decisive)
-    both_known = _known(left, right)
-    return np.where(either_decisive, decisive, np.where(both_known, 1.0 - decisive, np.nan))
+    result = np.full(np.broadcast_shapes(np.shape(left), np.shape(right)), 1.0 - decisive)
+    result[np.isnan(left) | np.isnan(right)] = np.nan
+    result[(left == decisive) | (right == decisive)] = decisive
+    return result
 
 
 @operator("neg")

@@ -64,7 +64,13 @@ class Report:
 
 
 def render_message(model: Model, inst: RuleInstance, entity: str, period: str,
-                   values: dict[str, float | None]) -> str:
+                   values: dict[str, float | None], state: str = "firing") -> str:
+    text = _render_template(model, inst, entity, period, values)
+    return f"【已恢复】{text}" if state == "resolved" else text
+
+
+def _render_template(model: Model, inst: RuleInstance, entity: str, period: str,
+                     values: dict[str, float | None]) -> str:
     definition = inst.definition
     template = getattr(definition, "message", None)
     title = getattr(definition, "title", inst.id)
