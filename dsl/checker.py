@@ -271,7 +271,7 @@ class _Checker:
         if not any(re.fullmatch(p, text) for p in pattern.values()):
             self.error(span, f"`{text}` is not a period", "write 2026-03, 2026Q1 or 2026")
             return False
-        if freq is not None and not re.fullmatch(pattern[freq], text):
+        if freq in pattern and not re.fullmatch(pattern[freq], text):
             self.error(span, f"`{text}` is not a {freq} period", f"a {freq} period looks like "
                        f"{ {'monthly': '2026-03', 'quarterly': '2026Q1', 'annual': '2026'}[freq] }")
             return False
@@ -422,6 +422,8 @@ class _Checker:
             if not (self._indicator_ref(given.span, given.indicator) and self._entity_ref(given.span, given.entity)):
                 continue
             freq = self.model.indicators[given.indicator].frequency
+            if freq not in FREQUENCIES:
+                continue  # reported with the indicator
             if self._period(given.span, given.start, freq) and self._period(given.span, given.end, freq):
                 self._given_length(given, freq)
         for expect in test.expects:

@@ -509,10 +509,48 @@ def parse(text: str, path: str = "<string>") -> ast.RuleFile:
         raise DslError(diagnostics, {path: text})
     try:
         items = _ToAst(path).transform(tree)
-    except VisitError as error:  # pragma: no cover - the transformer mirrors the grammar
-        raise DslError([Diagnostic(ast.Span.unknown(path), f"internal parse error: {error.orig_exc}")],
-                       {path: text}) from None
+    except (RecursionError, VisitError):
+        items = None
+    too_deep = _too_deep(items) if items is not None else ast.Span.unknown(path)
+    if too_deep is not None:
+        raise DslError([Diagnostic(too_deep, f"expression nested too deeply (more than {MAX_DEPTH} levels)",
+                                   "split it into named `series`")], {path: text})
     return ast.RuleFile(path, items, comments)
+
+
+MAX_DEPTH = 100
+
+
+def _too_deep(items: list) -> ast.Span | None:
+    """The span of the first expression nested deeper than the checker and compiler may recurse."""
+    for item in items:
+        for value in vars(item).values():
+            for expr in _expressions(value):
+                if _depth(expr) > MAX_DEPTH:
+                    return expr.span
+    return None
+
+
+def _expressions(value: object) -> list[ast.Expr]:
+    if isinstance(value, ast.Expr):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [e for v in value for e in _expressions(v)]
+    if isinstance(value, ast.Condition | ast.Balance | ast.PanelDef):
+        return [e for v in vars(value).values() for e in _expressions(v)]
+    return []
+
+
+def _depth(expr: ast.Expr) -> int:
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = [node.left, node.right] if isinstance(node, ast.Binary) else \
+            [node.operand] if isinstance(node, ast.Unary | ast.At) else \
+            list(node.args) if isinstance(node, ast.Call) else []
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _inside_string(text: str, position: int) -> bool:

@@ -46,14 +46,17 @@ def _run_active(condition: np.ndarray, severity: np.ndarray, persistence: Persis
     order = np.argsort(~known, axis=1, kind="stable")
     packed = np.take_along_axis(np.where(known, condition, 0.0), order, axis=1) == 1.0
     packed_severity = np.take_along_axis(severity, order, axis=1)
-    firing_raw = _persistent(packed, persistence)
-    if persistence.keep_periods:
-        firing_raw = _window_any(firing_raw, persistence.keep_periods + 1)
+    persistent = _persistent(packed, persistence)
+    # A firing alert stays firing while its condition holds (or the k-of-n count is still met). Once it
+    # stops, `keep` more periods, and with `recover when` until the recover condition holds, end it.
+    alive = packed | persistent
+    positions = np.arange(packed.shape[1])
+    stopped_for = positions - np.maximum.accumulate(np.where(alive, positions, -1), axis=1)
+    ends = stopped_for > persistence.keep_periods
     if recover is not None:
         packed_recover = np.take_along_axis(np.nan_to_num(recover, nan=0.0), order, axis=1) == 1.0
-        firing = _latch(firing_raw, packed_recover & ~firing_raw)
-    else:
-        firing = firing_raw
+        ends &= packed_recover
+    firing = _latch(persistent, ends)
     states = np.where(firing, FIRING, np.where(packed, PENDING, INACTIVE)).astype(np.int8)
     was_firing = np.zeros_like(firing)
     was_firing[:, 1:] = firing[:, :-1]
@@ -76,10 +79,6 @@ def _window_count(flags: np.ndarray, width: int) -> np.ndarray:
     if width < flags.shape[1]:
         shifted[:, width:] = total[:, :-width]
     return total - shifted
-
-
-def _window_any(flags: np.ndarray, width: int) -> np.ndarray:
-    return _window_count(flags, width) > 0
 
 
 def _latch(set_flags: np.ndarray, reset_flags: np.ndarray) -> np.ndarray:

@@ -42,21 +42,23 @@ __all__ = ["DEFAULT", "Settings", "breaks_mask", "detect", "detect_many"]
 _MAD_TO_SIGMA = 1.482602218505602 / math.sqrt(2.0)
 # Same for the mean absolute deviation, used when more than half the differences are 0.
 _MEANAD_TO_SIGMA = math.sqrt(math.pi / 2.0) / math.sqrt(2.0)
+# Rows prepared together in detect_many (a 2048×240 block needs ~20 MB for its medians).
+_BLOCK = 2048
 
 
 @dataclass(frozen=True)
 class Settings:
     """Tuning knobs; ``DEFAULT`` holds the values chosen on the evaluation set."""
 
-    penalty: float = 3.0
+    penalty: float = 4.0
     """c in the penalty c·log(n), in units of the robust noise variance."""
-    min_size: int = 3
+    min_size: int = 5
     """Shortest segment; also the shortest series is 2·min_size observed points."""
     trend_views: bool = True
     """Also fit the diff and growth views and pick the best by BIC."""
-    jump_z: float = 4.0
+    jump_z: float = 6.0
     """A difference this many robust σ off its running median is a level jump (trend views)."""
-    despike_z: float = 4.0
+    despike_z: float = 6.0
     """An isolated point this many robust σ off its neighbours is not a segment (level view)."""
     ar_correction: bool = True
     """Widen the noise σ for positively autocorrelated noise (AR(1) long-run variance)."""
@@ -71,6 +73,8 @@ class _Fit:
 
     breaks: tuple[int, ...]
     criterion: float
+    white: bool = False
+    """Residuals look like white noise (no autocorrelation left to explain)."""
 
 
 def detect(values: Sequence[float] | np.ndarray, settings: Settings = DEFAULT) -> list[int]:
@@ -81,7 +85,7 @@ def detect(values: Sequence[float] | np.ndarray, settings: Settings = DEFAULT) -
     """
     x = _as_vector(values)
     observed = np.flatnonzero(np.isfinite(x))
-    breaks = _detect_observed(x[observed], settings)
+    breaks = _detect_rows(x[observed][None, :], settings)[0]
     return [int(observed[b]) for b in breaks]
 
 
@@ -90,7 +94,17 @@ def detect_many(matrix: np.ndarray, settings: Settings = DEFAULT) -> list[list[i
     rows = np.atleast_2d(_as_array(matrix))
     if rows.ndim > 2:
         rows = rows.reshape(rows.shape[0], -1)
-    return [detect(row, settings) for row in rows]
+    complete = np.all(np.isfinite(rows), axis=1)
+    out: list[list[int]] = [[] for _ in range(rows.shape[0])]
+    # Rows without gaps share the vectorised preparation, in blocks to bound memory.
+    full = np.flatnonzero(complete)
+    for start in range(0, full.size, _BLOCK):
+        block = full[start : start + _BLOCK]
+        for i, breaks in zip(block, _detect_rows(rows[block], settings), strict=True):
+            out[i] = breaks
+    for i in np.flatnonzero(~complete):
+        out[i] = detect(rows[i], settings)
+    return out
 
 
 def breaks_mask(x: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
@@ -132,32 +146,51 @@ def _as_vector(values: object) -> np.ndarray:
 # --- detection on observed values ---------------------------------------------------
 
 
-def _detect_observed(y: np.ndarray, s: Settings) -> list[int]:
-    """Breaks (indices into y) for a series without missing values."""
+def _detect_rows(rows: np.ndarray, s: Settings) -> list[list[int]]:
+    """Breaks for each row of a 2-D array of finite values (all rows the same length)."""
     min_size = max(1, int(s.min_size))
-    if y.size < 2 * min_size:
-        return []
-    # Divide by the largest magnitude first so that differences and squares of huge
-    # inputs (1e300) cannot overflow; the method is scale free anyway.
-    top = float(np.max(np.abs(y)))
-    if top == 0.0 or float(np.ptp(y)) == 0.0:
-        return []
-    y = y / top
+    n_rows, n = rows.shape
+    if n < 2 * min_size:
+        return [[] for _ in range(n_rows)]
     with np.errstate(all="ignore"):
-        return _best_view(y, s, min_size)
+        # Divide by the largest magnitude first so that differences and squares of huge
+        # inputs (1e300) cannot overflow; the method is scale free anyway.
+        top = np.max(np.abs(rows), axis=1)
+        ok = (top > 0) & (np.ptp(rows, axis=1) > 0)
+        y = rows / np.where(ok, top, 1.0)[:, None]
+        sigma = _noise_sigmas(y)
+        ok &= sigma > 0  # σ is 0 (or NaN) only for an exactly linear series: no change
+        clean = _despike_rows(y, sigma, s.despike_z)
+        return [_best_view(y[i], clean[i], float(sigma[i]), s, min_size) if ok[i] else [] for i in range(n_rows)]
 
 
-def _best_view(y: np.ndarray, s: Settings, min_size: int) -> list[int]:
-    level, screened = _level_view(y, s, min_size)
-    # The first, white-noise pass of the level view is the most sensitive look there
-    # is: if it finds nothing, there is no step and no strong trend, and no other view
-    # would find a change. It is also the common case, so the batch path stays fast.
-    if level is None or not screened:
+def _best_view(y: np.ndarray, clean: np.ndarray, sigma: float, s: Settings, min_size: int) -> list[int]:
+    """Screen with the level view, then let the views compete if the level model is off."""
+    # The white-noise level pass is the most sensitive look there is: if it finds
+    # nothing, there is no step and no strong trend, and no other view would find a
+    # change. This is the common case, so the batch path costs one search per series.
+    first = _segment(clean / sigma, s.penalty, min_size)
+    if not first:
         return []
-    if not s.trend_views or y.size - 1 < 2 * min_size:
+    factor = _long_run_factor(clean, first) if s.ar_correction else 1.0
+    staircase = _staircase(clean, first)
+    if factor == 1.0 and not staircase:
+        return first  # white residuals and no trend-like staircase: the steps are it
+    level = _level_fit(y, clean, sigma * factor, s, min_size)
+    # The other views are there to stop a trend from being cut into steps. With no
+    # steps left once autocorrelation is allowed for, and no staircase to begin with,
+    # there is nothing for them to explain away (autocorrelated noise ends here).
+    if not s.trend_views or y.size - 1 < 2 * min_size or not (level.breaks or staircase):
         return list(level.breaks)
-    fits = [level, _detrended_view(y, s, min_size), _trend_view(y.size, np.diff(y), 0.0, s, min_size)]
-    if np.all(y > 0):
+    detrended = _detrended_view(y, clean, sigma, s, min_size)
+    if detrended.white:
+        # Shifts around a line leave white noise: differencing could only double that
+        # noise, so the diff and growth views cannot win. Skip them.
+        return list(detrended.breaks) if detrended.criterion < level.criterion else list(level.breaks)
+    fits = [level, detrended, _trend_view(y.size, np.diff(y), 0.0, s, min_size)]
+    # Growth view only for positive series that at least double: over a narrower
+    # range log is nearly linear and the view would repeat the diff view.
+    if np.all(y > 0) and float(np.max(y)) >= 2.0 * float(np.min(y)):
         logs = np.log(y)
         # Modelling log y instead of y multiplies the density by Π 1/y: the Jacobian
         # term makes the two likelihoods comparable.
@@ -166,48 +199,51 @@ def _best_view(y: np.ndarray, s: Settings, min_size: int) -> list[int]:
     return list(best.breaks)
 
 
-def _level_view(y: np.ndarray, s: Settings, min_size: int) -> tuple[_Fit | None, bool]:
-    """Piecewise-constant level; also says whether the white-noise pass found anything."""
-    sigma = _noise_sigma(y)
-    if sigma is None:
-        return None, False  # exactly linear (or constant): no view finds a change
-    clean = _despike(y, sigma, s.despike_z)
-    breaks, screened = _mean_shifts(clean, sigma, s, min_size)
+def _level_fit(y: np.ndarray, clean: np.ndarray, sigma: float, s: Settings, min_size: int) -> _Fit:
+    """Piecewise-constant level of the despiked series with noise σ."""
+    breaks = _segment(clean / sigma, s.penalty, min_size)
     # Despiked points count as fitted exactly, one parameter each (as in the trend view).
     outliers = int(np.count_nonzero(clean != y))
-    sse = _sse(clean, breaks)
-    return _Fit(tuple(breaks), _bic(sse, y.size - 1, len(breaks) + outliers, s.penalty)), screened
+    return _Fit(tuple(breaks), _bic(_sse(clean, breaks), y.size - 1, len(breaks) + outliers, s.penalty))
 
 
 def _mean_shifts(x: np.ndarray, sigma: float, s: Settings, min_size: int) -> tuple[list[int], bool]:
     """Mean shifts of x with white noise σ, then again with σ widened for autocorrelation.
 
-    Also returns whether the white-noise pass found anything.
+    Also says whether the white-noise pass left white residuals.
     """
     breaks = _segment(x / sigma, s.penalty, min_size)
-    screened = bool(breaks)
-    if breaks and s.ar_correction:
-        factor = _long_run_factor(x, breaks)
-        if factor > 1.0:
-            breaks = _segment(x / (sigma * factor), s.penalty, min_size)
-    return breaks, screened
+    factor = _long_run_factor(x, breaks) if s.ar_correction else 1.0
+    if breaks and factor > 1.0:
+        breaks = _segment(x / (sigma * factor), s.penalty, min_size)
+    return breaks, factor == 1.0
 
 
-def _detrended_view(y: np.ndarray, s: Settings, min_size: int) -> _Fit | None:
+def _detrended_view(y: np.ndarray, clean: np.ndarray, sigma: float, s: Settings, min_size: int) -> _Fit:
     """Level shifts around one common slope: a steady trend is not a string of steps.
 
     The slope starts from least squares and is then re-estimated within the segments
-    found, so that the shifts themselves do not tilt it.
+    found, so that the shifts themselves do not tilt it. Differences only move by a
+    constant, so the noise σ and the despiking carry over from the level view.
     """
     t = np.arange(y.size, dtype=float)
-    slope = float(np.polyfit(t, y, 1)[0])
-    fit, _ = _level_view(y - slope * t, s, min_size)
-    if fit is not None and fit.breaks:
-        slope = _pooled_slope(t, y, list(fit.breaks))
-        fit, _ = _level_view(y - slope * t, s, min_size)
-    if fit is None:
-        return None
-    return _Fit(fit.breaks, fit.criterion + s.penalty * math.log(y.size - 1))
+    slope = _pooled_slope(t, clean, [])
+    breaks, white = _mean_shifts(clean - slope * t, sigma, s, min_size)
+    if breaks:
+        slope = _pooled_slope(t, clean, breaks)
+        breaks, white = _mean_shifts(clean - slope * t, sigma, s, min_size)
+    outliers = int(np.count_nonzero(clean != y))
+    n_params = len(breaks) + outliers + 1  # + the slope
+    criterion = _bic(_sse(clean - slope * t, breaks), y.size - 1, n_params, s.penalty)
+    return _Fit(tuple(breaks), criterion, white)
+
+
+def _staircase(x: np.ndarray, breaks: list[int]) -> bool:
+    """Three or more segments whose means only go one way: what steps make of a trend."""
+    if len(breaks) < 2:
+        return False
+    means = np.diff(_segment_means(x, breaks)[[0, *breaks]])
+    return bool(np.all(means > 0) or np.all(means < 0))
 
 
 def _pooled_slope(t: np.ndarray, y: np.ndarray, breaks: list[int]) -> float:
@@ -256,18 +292,25 @@ def _bic(sse: float, m: int, n_params: int, penalty: float) -> float:
 # --- building blocks --------------------------------------------------------------
 
 
-def _noise_sigma(y: np.ndarray) -> float | None:
-    """Robust noise σ of y from its first differences (level shifts barely move it)."""
-    d = np.diff(y)
-    if d.size == 0:
-        return None
-    r = d - np.median(d)
-    mad = float(np.median(np.abs(r)))
-    if mad > 0:
-        return _MAD_TO_SIGMA * mad
-    # Many exact ties (counts, step functions): the MAD is 0 but the series moves.
-    meanad = float(np.mean(np.abs(r)))
-    return _MEANAD_TO_SIGMA * meanad if meanad > 0 else None
+def _noise_sigmas(rows: np.ndarray) -> np.ndarray:
+    """Robust noise σ of each row from its first differences (shifts barely move it).
+
+    NaN for a row whose differences are all equal (an exactly linear series).
+    """
+    d = np.diff(rows, axis=1)
+    if d.shape[1] == 0:
+        return np.full(rows.shape[0], np.nan)
+    r = np.abs(d - np.median(d, axis=1, keepdims=True))
+    mad = np.median(r, axis=1)
+    # Many exact ties (counts, step functions) make the MAD 0 while the series moves.
+    meanad = np.mean(r, axis=1)
+    sigma = np.where(mad > 0, _MAD_TO_SIGMA * mad, _MEANAD_TO_SIGMA * meanad)
+    return np.where(sigma > 0, sigma, np.nan)
+
+
+def _noise_sigma(x: np.ndarray) -> float | None:
+    sigma = float(_noise_sigmas(x[None, :])[0])
+    return sigma if sigma > 0 else None
 
 
 def _long_run_factor(y: np.ndarray, breaks: list[int]) -> float:
@@ -289,19 +332,23 @@ def _long_run_factor(y: np.ndarray, breaks: list[int]) -> float:
     return math.sqrt(1.0 + phi) / (1.0 - phi) if phi > 0 else 1.0
 
 
-def _despike(y: np.ndarray, sigma: float, z: float) -> np.ndarray:
+def _despike_rows(rows: np.ndarray, sigma: np.ndarray, z: float) -> np.ndarray:
     """Replace isolated outliers (one or two in a row) by a running median of 5.
 
     A wild value would otherwise be cut out as a short segment: two false breaks.
     Steps survive a running median of 5, so real shifts of 3+ periods are kept.
     """
-    if y.size < 5 or not math.isfinite(z):
-        return y
-    mid = np.median(np.lib.stride_tricks.sliding_window_view(y, 5), axis=1)
-    out = y.copy()
-    wild = np.abs(y[2:-2] - mid) > z * sigma
-    out[2:-2][wild] = mid[wild]
+    if rows.shape[1] < 5 or not math.isfinite(z):
+        return rows
+    mid = np.median(np.lib.stride_tricks.sliding_window_view(rows, 5, axis=1), axis=2)
+    out = rows.copy()
+    wild = np.abs(rows[:, 2:-2] - mid) > z * sigma[:, None]
+    out[:, 2:-2][wild] = mid[wild]
     return out
+
+
+def _despike(x: np.ndarray, sigma: float, z: float) -> np.ndarray:
+    return _despike_rows(x[None, :], np.array([sigma]), z)[0]
 
 
 def _segment(z: np.ndarray, penalty: float, min_size: int) -> list[int]:
@@ -315,11 +362,10 @@ def _segment(z: np.ndarray, penalty: float, min_size: int) -> list[int]:
 
 
 def _segment_means(x: np.ndarray, breaks: list[int]) -> np.ndarray:
-    fitted = np.empty_like(x)
-    edges = [0, *breaks, x.size]
-    for a, b in itertools.pairwise(edges):
-        fitted[a:b] = np.mean(x[a:b])
-    return fitted
+    """x with each segment replaced by its mean."""
+    starts = np.array([0, *breaks], dtype=np.intp)
+    lengths = np.diff(np.append(starts, x.size))
+    return np.repeat(np.add.reduceat(x, starts) / lengths, lengths)
 
 
 def _sse(x: np.ndarray, breaks: list[int]) -> float:

@@ -2,7 +2,8 @@
 
 `shandong_rows()` turns the package's wide table (one row per city and year, units 万元 and
 百万人民币) into Taishan's long format in the units a statistics bureau publishes (亿元, 万人).
-`python -m server.realdata --out var/shandong.csv` writes it as CSV.
+`python -m server.realdata --out var/shandong.csv` writes it as CSV; `--findings rules/shandong`
+also runs the rules on it and lists every stretch of alert (the list in docs/shandong.md).
 
 莱芜市 was merged into 济南市 in January 2019. The package still carries rows for it up to 2024,
 but nothing that was 莱芜市 existed after 2018, so those rows are dropped; see docs/shandong.md.
@@ -18,6 +19,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROVINCE = "山东省"
 FIRST_YEAR = 2000
@@ -78,6 +80,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("imports", "进口总额(百万人民币)", MILLION_YUAN_TO_YI),
     Column("population", "常住人口(万人)", 1.0),
     Column("population_hukou", "户籍人口数(万人)", 1.0),
+    Column("land_area", "行政区域土地面积(平方公里)", 1.0),
 )
 
 FIELDS = ("indicator", "entity", "period", "value")
@@ -149,14 +152,53 @@ def write_csv(rows: list[dict[str, object]], out: Path) -> None:
         writer.writerows(rows)
 
 
+@dataclass(frozen=True)
+class Span:
+    """One stretch of an alert: from the period it started firing to the last period it fired."""
+
+    rule: str
+    entity: str
+    indicator: str | None
+    first: str
+    last: str | None  # None: still firing at the end of the data
+    message: str
+
+
+def firing_spans(transitions: Iterable[Any]) -> list[Span]:
+    """Fold an engine report's transitions into spans; severity changes stay inside one span."""
+    opened: dict[tuple[str, str, str | None], Any] = {}
+    spans: list[Span] = []
+    for t in sorted(transitions, key=lambda t: str(t.period)):
+        key = (t.rule, t.entity, t.indicator)
+        if t.new == "firing":
+            opened.setdefault(key, t)
+        elif t.new == "resolved" and key in opened:
+            start = opened.pop(key)
+            spans.append(Span(*key, str(start.period), str(int(str(t.period)) - 1), start.message))
+    spans.extend(Span(*key, str(t.period), None, t.message) for key, t in opened.items())
+    return sorted(spans, key=lambda s: (s.rule, s.first, s.entity, s.indicator or ""))
+
+
+def _print_findings(rules: Path, rows: list[dict[str, object]]) -> None:
+    from dsl import load  # the loader itself needs neither the language nor the engine
+    from engine import run
+
+    for span in firing_spans(run(load([str(rules)]), rows).transitions):
+        years = span.first if span.last == span.first else f"{span.first}–{span.last or '至今'}"
+        print(f"{span.rule}\t{span.entity}\t{span.indicator or ''}\t{years}\t{span.message}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="导出山东省各市年度数据（长格式 CSV）")
     parser.add_argument("--out", type=Path, default=Path("var/shandong.csv"), help="输出文件")
+    parser.add_argument("--findings", type=Path, metavar="RULES", help="再用这些规则评估，列出每段报警")
     args = parser.parse_args(argv)
     rows = shandong_rows()
     write_csv(rows, args.out)
     entities = len({r["entity"] for r in rows})
     print(f"已写入 {args.out}：{len(rows)} 条观测，{entities} 个城市", file=sys.stderr)
+    if args.findings:
+        _print_findings(args.findings, rows)
     return 0
 
 

@@ -151,14 +151,6 @@ def test_huge_numbers(text: str) -> None:
     parse_or_dsl_error(text)
 
 
-DEEP_REASON = (
-    "parser bug: _ToAst is a recursive lark Transformer, so an expression nested ~500 levels deep "
-    "raises RecursionError instead of DslError (fix: base _ToAst on lark.visitors.Transformer_NonRecursive "
-    "and/or turn RecursionError into a DslError 'expression nested too deeply')"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=DEEP_REASON)
 @pytest.mark.parametrize("text", [
     'series s "S" = ' + " + ".join(["a"] * 2000),
     'series s "S" = ' + "not " * 2000 + "x",

@@ -42,27 +42,31 @@ def reference_states(condition: np.ndarray, severity: np.ndarray, persistence: P
                      recover: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The lifecycle, one row and one period at a time.
 
-    inactive → pending when the condition first holds; pending → firing once it held for n consecutive
-    known periods (or k of the last n known periods); firing → resolved when that stops, after `keep`;
-    with `recover`, firing continues until the recover condition holds. An unknown period copies the
-    previous state (a resolved state becomes inactive) and is skipped by the counting.
+    - inactive → pending when the condition first holds;
+    - → firing once it has held for n consecutive known periods (or k of the last n known periods);
+    - a firing alert stays firing while its condition holds (or the k-of-n count is still met); once it
+      stops, it stays firing for `keep` more known periods, and with `recover when` until the recover
+      condition holds; then → resolved;
+    - an unknown period copies the previous state (a resolved state becomes inactive) and is skipped by
+      all the counting;
+    - a firing alert has the severity of the last known period whose condition held.
     """
     rows, cols = condition.shape
     out_states = np.zeros((rows, cols), dtype=np.int8)
     out_levels = np.zeros((rows, cols), dtype=np.int8)
     for r in range(rows):
-        state, level = INACTIVE, 0  # the machine's state after the last known period
+        state, level = INACTIVE, 0  # after the last known period
         run_length = 0
         window: deque[bool] = deque(maxlen=persistence.of_periods or 1)
-        since_persistent = None  # known periods since the persistence criterion last held
+        stopped = 0  # known periods since a firing alert's condition last held
         last_severity = 0
         for c in range(cols):
             value = condition[r, c]
             if np.isnan(value):
                 out_states[r, c] = INACTIVE if state == RESOLVED else state
-                out_levels[r, c] = level if state == FIRING else 0
+                out_levels[r, c] = level
                 continue
-            holds = value == 1
+            holds = bool(value == 1)
             run_length = run_length + 1 if holds else 0
             window.append(holds)
             if holds:
@@ -71,25 +75,21 @@ def reference_states(condition: np.ndarray, severity: np.ndarray, persistence: P
                 persistent = sum(window) >= persistence.for_periods
             else:
                 persistent = run_length >= persistence.for_periods
-            if persistent:
-                since_persistent = 0
-            elif since_persistent is not None:
-                since_persistent += 1
-            raw = since_persistent is not None and since_persistent <= persistence.keep_periods
-            if state == FIRING and recover is not None:
-                firing = raw or not (recover[r, c] == 1)
-            else:
-                firing = raw
-            if firing:
+            if state == FIRING:
+                if holds or persistent:
+                    stopped = 0
+                    new = FIRING
+                else:
+                    stopped += 1
+                    recovered = recover is None or recover[r, c] == 1
+                    new = RESOLVED if stopped > persistence.keep_periods and recovered else FIRING
+            elif persistent:
+                stopped = 0
                 new = FIRING
-            elif state == FIRING:
-                new = RESOLVED
-            elif holds:
-                new = PENDING
             else:
-                new = INACTIVE
+                new = PENDING if holds else INACTIVE
             state = new
-            level = last_severity if new == FIRING else 0
+            level = last_severity if state == FIRING else 0
             out_states[r, c] = state
             out_levels[r, c] = level
     return out_states, out_levels
@@ -126,7 +126,7 @@ def test_for_n_pending_that_stops_goes_back_to_inactive_not_resolved():
 def test_k_of_n_fires_without_consecutive_periods():
     # 2 of 3: 1 0 1 → two of the last three known periods held.
     states, _ = run([1, 0, 1, 0, 0, 0], Persistence(for_periods=2, of_periods=3))
-    assert states == [P, I, F, F, R, I]
+    assert states == [P, I, F, R, I, I]
 
 
 def test_k_of_n_window_slides():
@@ -134,7 +134,7 @@ def test_k_of_n_window_slides():
     states, _ = run([1, 1, 0, 0, 1, 1], Persistence(for_periods=3, of_periods=4))
     assert states == [P, P, I, I, P, P]
     states, _ = run([1, 1, 0, 1, 0, 0, 0], Persistence(for_periods=3, of_periods=4))
-    assert states == [P, P, I, F, F, R, I]
+    assert states == [P, P, I, F, R, I, I]
 
 
 def test_k_of_n_skips_unknown_periods():
@@ -158,11 +158,23 @@ def test_keep_is_reset_when_the_condition_returns():
 
 def test_keep_with_for():
     states, _ = run([1, 1, 0, 1, 0, 0, 0], Persistence(for_periods=2, keep_periods=1))
-    # fires at 1; at 2 kept; at 3 the condition holds but for 2 is not met; keep window [1..3] still has 1.
-    assert states == [P, F, F, F, R, I, I] or states == [P, F, F, R, I, I, I]
-    ref, _ = reference_states(matrix([1, 1, 0, 1, 0, 0, 0]), np.full((1, 7), 2, dtype=np.int8),
-                              Persistence(for_periods=2, keep_periods=1))
-    assert states == ref[0].tolist()
+    # Fires at 1, is kept at 2; at 3 the condition holds again, so the firing alert goes on (it does not
+    # resolve at a period whose condition holds); kept at 4; resolved at 5.
+    assert states == [P, F, F, F, F, R, I]
+
+
+def test_keep_with_k_of_n_and_the_condition_back():
+    # 2 of 2, keep 1: fires at 1, kept at 2; at 3 it holds again (1 of 2 only), the alert goes on firing.
+    states, _ = run([1, 1, 0, 1, 0, 0], Persistence(for_periods=2, of_periods=2, keep_periods=1))
+    assert states == [P, F, F, F, F, R]
+
+
+def test_keep_and_recover_together():
+    # keep 1 holds the alert at 1 although the recover condition holds; at 2 the recovery ends it.
+    states, _ = run([1, 0, 0, 0], Persistence(keep_periods=1), recover=[0, 1, 1, 0])
+    assert states == [F, F, R, I]
+    states, _ = run([1, 0, 0, 0, 0], Persistence(keep_periods=1), recover=[0, 1, 0, 0, 1])
+    assert states == [F, F, F, F, R]
 
 
 def test_keep_counts_known_periods_only():
@@ -298,14 +310,14 @@ def test_resolved_then_unknown_is_not_reported():
 def test_transitions_through_pending():
     cond = matrix([1, 1, 0, 1, 0])
     states, levels = run_states(cond, np.full(cond.shape, 2, dtype=np.int8), Persistence(for_periods=2))
-    assert transitions(states, levels) == [(0, 0, I, P), (0, 1, P, F), (0, 2, F, R), (0, 3, I, P),
+    assert transitions(states, levels) == [(0, 0, I, P), (0, 1, P, F), (0, 2, F, R), (0, 3, R, P),
                                            (0, 4, P, I)]
 
 
 def test_transitions_from_a_start_column():
     cond = matrix([1, 1, 0, 1], [0, 0, 1, 1])
     states, levels = run_states(cond, np.full(cond.shape, 2, dtype=np.int8), Persistence())
-    assert transitions(states, levels, start=2) == [(0, 2, F, R), (0, 3, I, F), (1, 2, I, F)]
+    assert transitions(states, levels, start=2) == [(0, 2, F, R), (0, 3, R, F), (1, 2, I, F)]
 
 
 def test_first_column_transition_is_from_inactive():

@@ -18,7 +18,7 @@ CITIES = {
     "jinan", "qingdao", "zibo", "zaozhuang", "dongying", "yantai", "weifang", "jining", "taian",
     "weihai", "rizhao", "linyi", "dezhou", "liaocheng", "binzhou", "heze",
 }
-LAIWU_INDICATORS = {"deposits", "loans", "trade", "exports", "imports"}
+LAIWU_INDICATORS = {"deposits", "loans", "trade", "exports", "imports", "land_area"}
 
 Key = tuple[str, str, str]
 
@@ -101,33 +101,43 @@ def report(rows: list[dict[str, object]]):
 
 
 def _firing(report) -> dict[str, set[tuple[str, str]]]:
+    """(entity, year) pairs in which each rule was firing."""
     found: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for t in report.transitions:
-        if t.new == "firing":
-            found[t.rule].add((t.entity, str(t.period)))
+    for span in realdata.firing_spans(report.transitions):
+        last = int(span.last or "2024")
+        found[span.rule].update((span.entity, str(y)) for y in range(int(span.first), last + 1))
     return found
+
+
+def test_firing_spans_fold_transitions(report) -> None:
+    spans = {(s.rule, s.entity, s.first, s.last) for s in realdata.firing_spans(report.transitions)}
+    assert ("gdp_growth_low", "zibo", "2018", "2020") in spans  # critical, then warning: one span
+    assert ("trade_swing", "binzhou", "2024", None) in spans  # still firing at the end of the data
 
 
 def test_jinan_2019_merger_is_flagged(report) -> None:
     population = {(t.entity, str(t.period), t.indicator) for t in report.transitions
                   if t.rule == "population_jump" and t.new == "firing"}
     assert population == {("jinan", "2019", "population"), ("jinan", "2019", "population_hukou")}
+    assert _firing(report)["boundary_change"] == {("jinan", "2019")}
 
 
 def test_covid_year_and_census_revision_are_flagged(report) -> None:
     low = _firing(report)["gdp_growth_low"]
-    covid = {entity for entity, period in low if period == "2020"}
-    assert len(covid) >= 5  # 2020: nominal growth under 2% in a third of the cities
-    assert ("zibo", "2018") in low  # 第四次经济普查修订后 GDP 下降
-    assert ("zibo", "2018") in _firing(report)["gdp_growth_peer"]
+    covid = {entity for entity, year in low if year == "2020"}
+    assert covid == {"zibo", "zaozhuang", "dongying", "yantai", "jining", "weihai", "dezhou"}
+    assert {("zibo", "2018"), ("zibo", "2019")} <= low  # 第四次经济普查修订后淄博 GDP 下降
+    assert {("zibo", "2018"), ("zibo", "2019")} <= _firing(report)["gdp_growth_peer"]
 
 
 def test_known_findings(report) -> None:
     firing = _firing(report)
-    assert {("weihai", "2019"), ("zibo", "2020"), ("weihai", "2022")} <= firing["fiscal_rev_drop"]
-    assert ("binzhou", "2024") in firing["trade_swing"]  # a unit error in the source data
-    assert {e for e, _ in firing["fiscal_self_low"]} == {"heze"}
-    assert ("dongying", "2019") in firing["credit_divergence"]
+    assert firing["fiscal_rev_drop"] == {("weihai", "2019"), ("zibo", "2020"), ("weihai", "2022")}
+    assert firing["fiscal_self_low"] == {("heze", str(y)) for y in range(2017, 2021)}
+    assert ("binzhou", "2024") in firing["trade_swing"]  # an error in the source data
+    assert {("jining", "2001"), ("jining", "2004")} <= firing["trade_swing"]
+    assert {("dongying", "2019"), ("rizhao", "2015")} <= firing["credit_divergence"]
+    assert firing["gdp_growth_break"]  # where the breaks fall depends on the detector's tuning
 
 
 def test_no_alerts_on_laiwu_after_it_ceased(report) -> None:

@@ -1,0 +1,1098 @@
+"""Engine benchmark at province scale: compile time, full evaluation, memory, pandas baseline, updates, loading.
+
+Run from the repository root (part of `make bench`, not of the test suite):
+
+    python -m bench.engine              # table + bench/results/engine.json
+    python -m bench.engine --profile    # also cProfile every phase, not only the ones that miss a target
+    python -m bench.engine --quick      # fewer repetitions (a smoke run of the harness)
+
+The province: 1 province, 16 cities and 133 counties (150 entities) defined in generated rule text;
+1,000 monthly indicators of every published form (ytd, period, stock, rate; some with 1–2月 merged)
+over 240 months of random hierarchical data (cities are sums of their counties, outliers injected,
+values missing at random, late starters); 2,000 rule instances of every kind except change points,
+plus balance checks. Each figure is the median of several runs (the machine is noisy).
+
+The pandas baseline is what a notebook would do: a loop per rule and per entity over per-entity
+Series (yoy through shift(12), rolling windows through .rolling, persistence through run lengths).
+It runs on a stratified subset and is extrapolated per rule kind; the engine runs the same subset,
+and the two must agree on every (rule, entity, period) cell: the condition and the firing state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime
+import gc
+import io
+import json
+import pstats
+import resource
+import statistics
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import dsl
+from dsl import parser as dsl_parser
+from dsl.checker import check
+from dsl.model import Model
+from engine import Engine, Observation, Plan, compile_model
+from engine.alerts import FIRING
+from engine.panel import Panel
+from engine.periods import Axis, Period
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ROOT = Path(__file__).resolve().parent
+REPO = ROOT.parent
+RESULTS = ROOT / "results" / "engine.json"
+SHIPPED_RULES = REPO / "rules" / "taian"
+
+TARGETS = {"full_eval_s": 2.0, "peak_mb": 2048.0, "speedup": 20.0, "update_ms": 2.0, "load_ms": 200.0}
+
+
+# ----------------------------------------------------------------------------- scale
+
+
+@dataclass(frozen=True)
+class Scale:
+    n_indicators: int
+    n_cities: int
+    n_counties: int
+    n_periods: int
+    kind_counts: dict[str, int]  # rule instances per kind
+    n_checks: int
+    first_year: int
+    seed: int = 20260507
+
+    @property
+    def n_rules(self) -> int:
+        return sum(self.kind_counts.values())
+
+
+FULL_KINDS = {
+    "yoy_range": 400, "parent_gap": 250, "province_gap": 150, "swing": 200, "zscore": 250,
+    "divergence": 200, "peer_z": 200, "rolling": 200, "tagged": 150,
+}
+TOY_KINDS = {k: 3 for k in FULL_KINDS} | {"tagged": 4}
+FULL = Scale(1000, 16, 133, 240, FULL_KINDS, 12, 2006)
+TOY = Scale(60, 3, 12, 48, TOY_KINDS, 2, 2022)
+TAG_SIZE = 10  # indicators per tag group of an `each indicator … tagged` rule
+
+CITY_IDS = ["jinan", "qingdao", "zibo", "zaozhuang", "dongying", "yantai", "weifang", "jining", "taian",
+            "weihai", "rizhao", "linyi", "dezhou", "liaocheng", "binzhou", "heze"]
+CITY_NAMES = ["济南", "青岛", "淄博", "枣庄", "东营", "烟台", "潍坊", "济宁", "泰安", "威海", "日照", "临沂",
+              "德州", "聊城", "滨州", "菏泽"]
+COUNTY_KINDS = ("district", "county", "county_city")
+LEVEL_UNITS = ("亿元", "万元", "万吨", "万千瓦时")
+
+
+# ----------------------------------------------------------------------------- the province
+
+
+@dataclass
+class Tree:
+    ids: list[str]  # definition order = panel row order: province, cities, counties
+    names: list[str]
+    kinds: list[str]
+    parent: dict[str, str]
+    cities: list[str]
+    counties: list[str]
+    children: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def province(self) -> str:
+        return self.ids[0]
+
+    def row(self) -> dict[str, int]:
+        return {e: i for i, e in enumerate(self.ids)}
+
+
+def make_tree(scale: Scale, rng: np.random.Generator) -> Tree:
+    sizes = _split(scale.n_counties, scale.n_cities, rng)
+    cities = CITY_IDS[: scale.n_cities]
+    tree = Tree(["shandong", *cities], ["山东省", *(f"{n}市" for n in CITY_NAMES[: scale.n_cities])],
+                ["province"] + ["city"] * scale.n_cities, {c: "shandong" for c in cities}, cities, [])
+    tree.children["shandong"] = list(cities)
+    for city, name, size in zip(cities, CITY_NAMES, sizes, strict=False):
+        tree.children[city] = []
+        for k in range(size):
+            county = f"{city}_{k + 1:02d}"
+            tree.ids.append(county)
+            tree.names.append(f"{name}第{k + 1}县区")
+            tree.kinds.append(COUNTY_KINDS[k % 3])
+            tree.parent[county] = city
+            tree.counties.append(county)
+            tree.children[city].append(county)
+    return tree
+
+
+def _split(total: int, parts: int, rng: np.random.Generator) -> list[int]:
+    weights = rng.uniform(0.6, 1.4, parts)
+    sizes = np.maximum(1, np.floor(weights / weights.sum() * total)).astype(int)
+    sizes[: total - sizes.sum()] += 1
+    return sizes.tolist()
+
+
+# ----------------------------------------------------------------------------- indicators
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    form: str  # ytd | period | stock | rate
+    merged: bool  # jan_feb merged: no January value
+    unit: str
+    tag: str | None = None
+
+
+def make_indicators(scale: Scale, rng: np.random.Generator) -> list[Indicator]:
+    forms = rng.choice(["ytd", "period", "stock", "rate"], scale.n_indicators, p=[0.35, 0.25, 0.15, 0.25])
+    out = []
+    for i, form in enumerate(forms):
+        merged = form in ("ytd", "period") and rng.random() < 0.3
+        unit = "%" if form == "rate" else LEVEL_UNITS[i % len(LEVEL_UNITS)]
+        out.append(Indicator(f"i{i:04d}", str(form), bool(merged), unit))
+    return _tag_groups(scale, out)
+
+
+def _tag_groups(scale: Scale, indicators: list[Indicator]) -> list[Indicator]:
+    """Tag disjoint groups of level indicators for the `each indicator … tagged` rules."""
+    levels = [i for i, ind in enumerate(indicators) if ind.form != "rate"]
+    for n, i in enumerate(levels[: scale.kind_counts.get("tagged", 0)]):
+        indicators[i] = replace(indicators[i], tag=f"专题{n // TAG_SIZE + 1:02d}")
+    return indicators
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One generated rule instance (or balance check): what the text says and what the baseline computes."""
+
+    id: str
+    kind: str
+    a: str  # the (bound) indicator
+    b: str | None  # the second indicator of a divergence, or of a balance
+    c: str | None  # the third indicator of a parts balance
+    threshold: float
+    scope: str  # regions | counties | cities | <city id>
+    for_periods: int = 1
+    of_periods: int | None = None
+    keep: int = 0
+    guard: bool = False
+    recover: bool = False
+    critical: bool = False
+    tag: str | None = None  # for `each indicator v tagged TAG`
+    is_check: bool = False
+
+
+SCOPE_TEXT = {"regions": "", "counties": "each county in shandong", "cities": "each city in shandong"}
+# kind: (indicator forms it applies to, threshold for levels, threshold for rates, scopes)
+KIND_SETUP: dict[str, tuple[tuple[str, ...], float, float, tuple[str, ...]]] = {
+    "yoy_range": (("ytd", "period", "stock"), 35.0, 0.0, ("regions", "counties", "city")),
+    "tagged": (("ytd", "period", "stock"), 40.0, 0.0, ("regions",)),
+    "parent_gap": (("ytd", "period", "stock", "rate"), 25.0, 6.0, ("counties", "regions", "city")),
+    "province_gap": (("ytd", "period", "stock", "rate"), 15.0, 4.5, ("cities",)),
+    "swing": (("ytd", "period", "stock"), 30.0, 0.0, ("regions", "counties")),
+    "zscore": (("period", "rate"), 0.0, 0.0, ("regions", "counties", "city")),
+    "divergence": (("ytd", "period", "stock", "rate"), 25.0, 25.0, ("regions", "counties")),
+    "peer_z": (("ytd", "period", "stock", "rate"), 4.0, 4.0, ("counties", "regions")),
+    "rolling": (("period", "rate"), 3.0, 3.0, ("regions", "counties")),
+}
+ZSCORE_THRESHOLD = 3.5
+
+
+def make_rules(scale: Scale, tree: Tree, indicators: list[Indicator], rng: np.random.Generator) -> list[RuleSpec]:
+    by_form: dict[str, list[str]] = {}
+    for ind in indicators:
+        by_form.setdefault(ind.form, []).append(ind.id)
+    forms = {ind.id: ind.form for ind in indicators}
+    specs: list[RuleSpec] = []
+    for kind, count in scale.kind_counts.items():
+        if kind == "tagged":
+            specs.extend(_tagged_rules(count, indicators, rng))
+            continue
+        allowed, _, _, _ = KIND_SETUP[kind]
+        pool = [i for f in allowed for i in by_form.get(f, [])]
+        for n in range(count):
+            specs.append(_rule(kind, n, pool, forms, tree, rng))
+    return specs + _checks(scale, indicators, rng)
+
+
+def _rule(kind: str, n: int, pool: list[str], forms: dict[str, str], tree: Tree,
+          rng: np.random.Generator) -> RuleSpec:
+    _, level_t, rate_t, scopes = KIND_SETUP[kind]
+    a = str(rng.choice(pool))
+    b = str(rng.choice([p for p in pool if p != a])) if kind == "divergence" else None
+    threshold = ZSCORE_THRESHOLD if kind == "zscore" else (rate_t if forms[a] == "rate" else level_t)
+    scope = str(rng.choice(scopes))
+    if scope == "city":
+        scope = str(rng.choice(tree.cities))
+    return RuleSpec(f"r_{kind}_{n:04d}", kind, a, b, None, threshold, scope, **_modifiers(rng))
+
+
+def _modifiers(rng: np.random.Generator) -> dict[str, Any]:
+    """Persistence mix: plain, `for 2 periods`, `for 3 of 5 periods`, `keep 1 period`; some guards, recovers."""
+    pick = rng.random()
+    mods: dict[str, Any] = {}
+    if pick < 0.30:
+        mods["for_periods"] = 2
+    elif pick < 0.50:
+        mods["for_periods"], mods["of_periods"] = 3, 5
+    elif pick < 0.65:
+        mods["keep"] = 1
+    elif pick < 0.72:
+        mods["for_periods"], mods["keep"] = 2, 1
+    mods["guard"] = bool(rng.random() < 0.10)
+    mods["recover"] = bool(rng.random() < 0.05)
+    mods["critical"] = bool(rng.random() < 0.30)
+    return mods
+
+
+def _tagged_rules(count: int, indicators: list[Indicator], rng: np.random.Generator) -> list[RuleSpec]:
+    """`each indicator v tagged 专题NN`: one rule per tag, one instance per tagged indicator."""
+    specs: list[RuleSpec] = []
+    tags = sorted({ind.tag for ind in indicators if ind.tag})
+    for n, tag in enumerate(tags):
+        mods = _modifiers(rng)
+        for ind in (i for i in indicators if i.tag == tag):
+            specs.append(RuleSpec(f"r_tagged_{n:04d}", "tagged", ind.id, None, None, 40.0, "regions",
+                                  tag=tag, **mods))
+    return specs[:count]
+
+
+def _checks(scale: Scale, indicators: list[Indicator], rng: np.random.Generator) -> list[RuleSpec]:
+    """Balance checks on cities: children sums (non_null) and parts (partial_null)."""
+    flows = [i.id for i in indicators if i.form != "rate" and i.unit == "亿元" and not i.tag]
+    chosen = [str(x) for x in rng.choice(flows, size=3 * scale.n_checks, replace=False)]
+    out = []
+    for n in range(scale.n_checks):
+        a, b, c = chosen[3 * n:3 * n + 3]
+        kind = "balance_children" if n % 2 == 0 else "balance_parts"
+        tolerance = 0.5 if kind == "balance_children" else 0.1
+        out.append(RuleSpec(f"c_{kind}_{n:03d}", kind, a, b, c, tolerance, "cities", is_check=True))
+    return out
+
+
+def parts_triples(specs: Sequence[RuleSpec]) -> list[tuple[str, str, str]]:
+    return [(s.a, s.b, s.c) for s in specs if s.kind == "balance_parts"]  # type: ignore[misc]
+
+
+# ----------------------------------------------------------------------------- rule text
+
+
+def _growth(ind: str, forms: dict[str, str]) -> str:
+    """The growth of an indicator: yoy() of a level, the published rate itself."""
+    return ind if forms[ind] == "rate" else f"yoy({ind})"
+
+
+def conditions(spec: RuleSpec, forms: dict[str, str], var: str) -> tuple[str, str | None, str]:
+    """(warning condition, critical condition or None, recover condition) for a rule instance."""
+    t = spec.threshold
+    g = _growth(var, forms) if spec.kind != "tagged" else f"yoy({var})"
+    if spec.kind in ("yoy_range", "tagged"):
+        return (f"{g} > {t:g} or {g} < {-t * 0.7:g}", f"{g} > {t * 1.6:g} or {g} < {-t:g}",
+                f"{g} < {t / 2:g} and {g} > {-t * 0.35:g}")
+    if spec.kind == "divergence":
+        h = _growth(spec.b or "", forms)
+        gap = f"abs({g} - {h})"
+        return f"sign({g}) != sign({h}) and {gap} > {t:g}", f"{gap} > {t * 1.6:g}", f"{gap} < {t / 2:g}"
+    if spec.kind == "rolling":
+        dev = f"abs({var} - mean({var}, 12))"
+        return f"{dev} > {t:g} * std({var}, 12)", None, f"{dev} < std({var}, 12)"
+    score = {"parent_gap": f"{g} - {g}@parent", "province_gap": f"{g} - {g}@province",
+             "swing": f"diff({g}, 1)", "zscore": f"zscore({var}, 12)", "peer_z": f"peer_z({g})"}[spec.kind]
+    return f"abs({score}) > {t:g}", f"abs({score}) > {t * 1.6:g}", f"abs({score}) < {t / 2:g}"
+
+
+def rule_text(spec: RuleSpec, forms: dict[str, str], name: str) -> str:
+    if spec.is_check:
+        return _check_text(spec)
+    var = "v" if spec.tag else spec.a
+    warn, critical, recover = conditions(spec, forms, var)
+    scope = SCOPE_TEXT.get(spec.scope, f"each county in {spec.scope}")
+    lines = [f'rule {spec.id} "{name}{_TITLES[spec.kind]}" {{', "  severity warning"]
+    lines += [f"  {scope}"] if scope else []
+    lines += [f"  each indicator v tagged {spec.tag}"] if spec.tag else []
+    lines.append(f"  when {warn}")
+    if spec.critical and critical:
+        lines.append(f"  critical when {critical}")
+    if spec.of_periods:
+        lines.append(f"  for {spec.for_periods} of {spec.of_periods} periods")
+    elif spec.for_periods > 1:
+        lines.append(f"  for {spec.for_periods} periods")
+    if spec.keep:
+        lines.append(f"  keep {spec.keep} period")
+    if spec.recover:
+        lines.append(f"  recover when {recover}")
+    if spec.guard:
+        lines.append(f"  guard history({var}) >= 13")
+    shown = _growth(var, forms) if not spec.tag else f"yoy({var})"
+    lines.append(f'  message "{{entity}}{{period}}{name}增速{{{shown}:.1f}}%"')
+    lines.append('  labels area = "基准测试"')
+    return "\n".join([*lines, "}"])
+
+
+_TITLES = {
+    "yoy_range": "同比增速超出合理区间", "tagged": "同比增速超出合理区间", "parent_gap": "增速偏离上级",
+    "province_gap": "增速偏离全省", "swing": "增速大幅波动", "zscore": "数值异常（z 值）",
+    "divergence": "两项指标增速背离", "peer_z": "增速显著偏离同级单位", "rolling": "偏离近一年均值",
+}
+
+
+def _check_text(spec: RuleSpec) -> str:
+    if spec.kind == "balance_children":
+        body = f"  sum({spec.a} over children) = {spec.a} within {spec.threshold:g}%\n  missing non_null"
+    else:
+        body = f"  {spec.a} = {spec.b} + {spec.c} within {spec.threshold:g}%\n  missing partial_null"
+    return f'check {spec.id} "平衡关系核对" {{\n  each city in shandong\n{body}\n}}'
+
+
+def model_text(tree: Tree, indicators: list[Indicator], specs: Sequence[RuleSpec]) -> str:
+    parts = ["# generated by bench/engine.py"]
+    for e, name, kind in zip(tree.ids, tree.names, tree.kinds, strict=True):
+        parent = tree.parent.get(e)
+        parts.append(f'entity {e} "{name}" {kind}' + (f" in {parent}" if parent else ""))
+    for ind in indicators:
+        parts.append(_indicator_text(ind))
+    names = {ind.id: f"指标{ind.id[1:]}" for ind in indicators}
+    emitted: set[str] = set()
+    for spec in specs:
+        if spec.id not in emitted:  # a tagged rule is one text for several instances
+            emitted.add(spec.id)
+            parts.append(rule_text(spec, {i.id: i.form for i in indicators}, names[spec.a] if not spec.tag else ""))
+    return "\n".join(parts) + "\n"
+
+
+def _indicator_text(ind: Indicator) -> str:
+    attrs = [f'unit "{ind.unit}"', "frequency monthly", f"form {ind.form}"]
+    attrs += ["jan_feb merged"] if ind.merged else []
+    attrs += ["prices comparable"] if ind.form == "rate" else ["prices current", "additive"]
+    attrs += [f"tags {ind.tag}"] if ind.tag else []
+    attrs += ['department "基准测试"', "release day 15"]
+    return f'indicator {ind.id} "指标{ind.id[1:]}" {{ {"  ".join(attrs)} }}'
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class Dataset:
+    scale: Scale
+    tree: Tree
+    indicators: list[Indicator]
+    specs: list[RuleSpec]
+    block: np.ndarray  # (indicators, entities, periods)
+    axis: Axis
+
+    @property
+    def forms(self) -> dict[str, str]:
+        return {i.id: i.form for i in self.indicators}
+
+    def index(self) -> dict[str, int]:
+        return {ind.id: k for k, ind in enumerate(self.indicators)}
+
+
+def make_dataset(scale: Scale) -> Dataset:
+    rng = np.random.default_rng(scale.seed)
+    tree = make_tree(scale, rng)
+    indicators = make_indicators(scale, rng)
+    specs = make_rules(scale, tree, indicators, rng)
+    block = make_block(scale, tree, indicators, parts_triples(specs), rng)
+    first = Period.of("monthly", scale.first_year, 1)
+    return Dataset(scale, tree, indicators, specs, block, Axis("monthly", first.ordinal, scale.n_periods))
+
+
+def make_block(scale: Scale, tree: Tree, indicators: list[Indicator], triples: list[tuple[str, str, str]],
+               rng: np.random.Generator) -> np.ndarray:
+    block = np.empty((len(indicators), len(tree.ids), scale.n_periods))
+    for form in ("ytd", "period", "stock", "rate"):
+        rows = [k for k, ind in enumerate(indicators) if ind.form == form]
+        for start in range(0, len(rows), 100):
+            chunk = rows[start:start + 100]
+            block[chunk] = _rates(rng, len(chunk), tree, scale) if form == "rate" else \
+                _levels(rng, len(chunk), tree, scale, form)
+    index = {ind.id: k for k, ind in enumerate(indicators)}
+    for a, b, c in triples:  # a parts balance: a = b + c, off by more than the tolerance now and then
+        noise = np.where(rng.random(block[index[a]].shape) < 0.01, 1.02, 1.0)
+        block[index[a]] = (block[index[b]] + block[index[c]]) * noise
+    _knock_out(block, indicators, tree, rng)
+    return block
+
+
+def _aggregate(counties: np.ndarray, tree: Tree, rng: np.random.Generator) -> np.ndarray:
+    """Rows for province and cities as sums of their children, mostly exact, sometimes 3% off."""
+    n, _, t = counties.shape
+    out = np.empty((n, len(tree.ids), t))
+    out[:, 1 + len(tree.cities):] = counties
+    offset = 1 + len(tree.cities)
+    for c, city in enumerate(tree.cities):
+        members = [offset + tree.counties.index(k) for k in tree.children[city]]
+        out[:, 1 + c] = out[:, members].sum(axis=1)
+    out[:, 0] = out[:, 1:offset].sum(axis=1)
+    off = rng.random(out[:, :offset].shape) < 0.005
+    out[:, :offset] *= np.where(off, rng.choice([0.97, 1.03], off.shape), 1.0)
+    return out
+
+
+def _levels(rng: np.random.Generator, n: int, tree: Tree, scale: Scale, form: str) -> np.ndarray:
+    k, t = len(tree.counties), scale.n_periods
+    months = np.arange(t)
+    base = rng.lognormal(3, 1, (n, k, 1))
+    drift = rng.normal(0.005, 0.002, (n, k, 1))
+    if form == "stock":
+        steps = drift + rng.normal(0, 0.012, (n, k, t))
+        values = base * np.exp(np.cumsum(steps, axis=-1))
+    else:
+        season = rng.normal(0, 0.05, (n, 1, 12))[..., months % 12]
+        values = base * np.exp(drift * months + season + rng.normal(0, 0.04, (n, k, t)))
+    spikes = rng.random((n, k, t)) < 0.002
+    values *= np.exp(np.where(spikes, rng.choice([-1, 1], (n, k, t)) * rng.uniform(0.4, 0.9, (n, k, t)), 0))
+    values = _aggregate(values, tree, rng)
+    if form == "ytd":
+        years = values.reshape(n, len(tree.ids), t // 12, 12)
+        values = np.cumsum(years, axis=-1).reshape(n, len(tree.ids), t)
+    return values
+
+
+def _rates(rng: np.random.Generator, n: int, tree: Tree, scale: Scale) -> np.ndarray:
+    t = scale.n_periods
+    province = 6 + np.cumsum(rng.normal(0, 0.3, (n, 1, t)), axis=-1) * 0.5 + rng.normal(0, 0.8, (n, 1, t))
+    cities = province + rng.normal(0, 1, (n, len(tree.cities), 1)) + rng.normal(0, 0.8, (n, len(tree.cities), t))
+    parents = np.array([tree.cities.index(tree.parent[k]) for k in tree.counties])
+    counties = cities[:, parents] + rng.normal(0, 1.2, (n, len(tree.counties), t))
+    out = np.concatenate([province, cities, counties], axis=1)
+    spikes = rng.random(out.shape) < 0.003
+    return out + np.where(spikes, rng.choice([-1, 1], out.shape) * rng.uniform(6, 12, out.shape), 0)
+
+
+def _knock_out(block: np.ndarray, indicators: list[Indicator], tree: Tree, rng: np.random.Generator) -> None:
+    """Missing values: 1% at random, late starters among counties, no January where 1–2月 are merged."""
+    block[rng.random(block.shape) < 0.01] = np.nan
+    n, e, t = block.shape
+    late = rng.random((n, e)) < 0.05
+    late[:, : 1 + len(tree.cities)] = False
+    starts = rng.integers(12, max(13, t // 2), (n, e))
+    block[np.where(late[..., None], np.arange(t) < starts[..., None], False)] = np.nan
+    merged = np.array([ind.merged for ind in indicators])
+    block[np.ix_(merged, np.arange(e), np.arange(0, t, 12))] = np.nan
+
+
+def make_panel(model: Model, data: Dataset) -> Panel:
+    """The panel `build_panel` would make from these observations, built from the arrays directly.
+
+    36 million `Observation` objects would take minutes and gigabytes; the smoke test checks that this
+    panel equals `build_panel(validate(rows))` at toy scale.
+    """
+    entities = list(model.entities)
+    assert entities == data.tree.ids, "panel rows follow the entity definition order"
+    values = {ind.id: data.block[k] for k, ind in enumerate(data.indicators)}
+    first = {name: array.copy() for name, array in values.items()}
+    as_of = data.axis.last.end_date() + datetime.timedelta(days=20)
+    return Panel(model, entities, {"monthly": data.axis}, values, first, as_of)
+
+
+def rows_of(data: Dataset) -> list[dict[str, object]]:
+    """The data as the rows a user would upload (for the smoke test's build_panel comparison)."""
+    periods = [str(p) for p in data.axis.periods]
+    out: list[dict[str, object]] = []
+    for k, ind in enumerate(data.indicators):
+        for r, entity in enumerate(data.tree.ids):
+            for c in np.flatnonzero(~np.isnan(data.block[k, r])):
+                out.append({"indicator": ind.id, "entity": entity, "period": periods[c],
+                            "value": float(data.block[k, r, c])})
+    return out
+
+
+# ----------------------------------------------------------------------------- engine side
+
+
+def load_model(data: Dataset, specs: Sequence[RuleSpec] | None = None) -> Model:
+    return dsl.load_text(model_text(data.tree, data.indicators, data.specs if specs is None else specs),
+                         "<bench>")
+
+
+def engine_cells(engine: Engine) -> dict[tuple[str, str | None], tuple[list[str], np.ndarray, np.ndarray]]:
+    """(rule, bound indicator) -> (entities, condition, firing) from a run engine."""
+    out = {}
+    for position, inst in enumerate(engine.plan.instances):
+        state = engine.state[position]
+        out[(inst.id, inst.indicator)] = (list(inst.entities), state.condition, state.states == FIRING)
+    return out
+
+
+# ----------------------------------------------------------------------------- the pandas baseline
+
+
+@dataclass
+class Notebook:
+    """What a notebook has after loading the data: one wide DataFrame (periods × entities) per indicator."""
+
+    wide: dict[str, pd.DataFrame]
+    tree: Tree
+    forms: dict[str, str]
+
+
+def notebook_frames(data: Dataset, indicators: set[str]) -> Notebook:
+    """Long DataFrame -> one pivot per indicator, as a notebook would load the data (not timed)."""
+    import pandas as pd
+
+    index = data.index()
+    periods = [str(p) for p in data.axis.periods]
+    pieces = []
+    for ind in sorted(indicators):
+        frame = pd.DataFrame(data.block[index[ind]].T, index=periods, columns=data.tree.ids)
+        pieces.append(frame.stack(future_stack=True).rename("value").reset_index()
+                      .rename(columns={"level_0": "period", "level_1": "entity"}).assign(indicator=ind))
+    long = pd.concat(pieces, ignore_index=True)
+    wide = {ind: g.pivot(index="period", columns="entity", values="value")[data.tree.ids]
+            for ind, g in long.groupby("indicator")}
+    return Notebook(wide, data.tree, data.forms)
+
+
+def scope_entities(tree: Tree, scope: str) -> list[str]:
+    if scope == "regions":
+        return tree.ids[1:]
+    if scope == "counties":
+        return list(tree.counties)
+    if scope == "cities":
+        return list(tree.cities)
+    return list(tree.children[scope])
+
+
+def _yoy(s: pd.Series) -> pd.Series:
+    base = s.shift(12)
+    return ((s / base - 1) * 100).where(base > 0)
+
+
+def _growth_series(nb: Notebook, ind: str, entity: str) -> pd.Series:
+    s = nb.wide[ind][entity]
+    return s if nb.forms[ind] == "rate" else _yoy(s)
+
+
+def _zscore(s: pd.Series) -> pd.Series:
+    past = s.shift(1)
+    mean = past.rolling(12, min_periods=8).mean()
+    std = past.rolling(12, min_periods=8).std()
+    return ((s - mean) / std).where(std > 0)
+
+
+def _peer_z(nb: Notebook, ind: str) -> pd.DataFrame:
+    """Robust z-score of each entity's growth among its siblings, period by period (periods × entities)."""
+    import pandas as pd
+
+    members = [e for e in nb.tree.ids if e in nb.tree.parent]
+    growth = pd.DataFrame({e: _growth_series(nb, ind, e) for e in members})
+    groups = growth.T.groupby(nb.tree.parent)
+    median = groups.transform("median")
+    count = groups.transform("count")
+    mad = (growth.T - median).abs().groupby(nb.tree.parent).transform("median")
+    z = ((growth.T - median) / (1.4826 * mad)).where((count >= 3) & (mad > 0))
+    return z.T
+
+
+def _score(nb: Notebook, spec: RuleSpec, entity: str, peers: pd.DataFrame | None) -> pd.Series:
+    """The quantity `abs(...)` is compared with, for the one-sided kinds."""
+    g = _growth_series(nb, spec.a, entity)
+    if spec.kind == "parent_gap":
+        return g - _growth_series(nb, spec.a, nb.tree.parent[entity])
+    if spec.kind == "province_gap":
+        return g - _growth_series(nb, spec.a, nb.tree.province)
+    if spec.kind == "swing":
+        return g.diff(1)
+    if spec.kind == "zscore":
+        return _zscore(nb.wide[spec.a][entity])
+    assert peers is not None
+    return peers[entity]
+
+
+def _either(left: pd.Series, right: pd.Series) -> pd.Series:
+    """Three-valued `or` of two conditions held as 1.0 / 0.0 / NaN."""
+    out = ((left == 1) | (right == 1)).astype(float)
+    return out.where((left == 1) | (right == 1) | (left.notna() & right.notna()))
+
+
+def _cond(mask: pd.Series, known: pd.Series) -> pd.Series:
+    return mask.astype(float).where(known)
+
+
+def _rule_conditions(nb: Notebook, spec: RuleSpec, entity: str,
+                     peers: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
+    """(condition, recover condition) of one rule for one entity, as float 1 / 0 / NaN."""
+    t = spec.threshold
+    crit: pd.Series | None
+    if spec.kind in ("yoy_range", "tagged"):
+        g = _yoy(nb.wide[spec.a][entity])
+        warn = _cond((g > t) | (g < -t * 0.7), g.notna())
+        crit = _cond((g > t * 1.6) | (g < -t), g.notna())
+        recover = _cond((g < t / 2) & (g > -t * 0.35), g.notna())
+    elif spec.kind == "divergence":
+        g, h = _growth_series(nb, spec.a, entity), _growth_series(nb, spec.b or "", entity)
+        known, gap = g.notna() & h.notna(), (g - h).abs()
+        warn = _cond((np.sign(g) != np.sign(h)) & (gap > t), known)
+        crit, recover = _cond(gap > t * 1.6, known), _cond(gap < t / 2, known)
+    elif spec.kind == "rolling":
+        s = nb.wide[spec.a][entity]
+        mean, std = s.rolling(12, min_periods=8).mean(), s.rolling(12, min_periods=8).std()
+        dev, known = (s - mean).abs(), s.notna() & mean.notna() & std.notna()
+        warn, crit, recover = _cond(dev > t * std, known), None, _cond(dev < std, known)
+    else:
+        score = _score(nb, spec, entity, peers).abs()
+        warn, crit = _cond(score > t, score.notna()), _cond(score > t * 1.6, score.notna())
+        recover = _cond(score < t / 2, score.notna())
+    condition = _either(warn, crit) if spec.critical and crit is not None else warn
+    if spec.guard:
+        history = nb.wide[spec.a][entity].notna().cumsum()
+        condition = condition.where(history >= 13)
+    return condition, recover
+
+
+def _firing(condition: pd.Series, spec: RuleSpec, recover: pd.Series | None) -> pd.Series:
+    """The alert state machine: persistence over known periods, keep, recover; held through unknowns."""
+    import pandas as pd
+
+    holds = condition.dropna() == 1
+    if spec.of_periods:
+        raw = holds.rolling(spec.of_periods, min_periods=1).sum() >= spec.for_periods
+    else:
+        raw = holds.groupby((~holds).cumsum()).cumsum() >= spec.for_periods
+    if spec.keep:
+        raw = raw.astype(float).rolling(spec.keep + 1, min_periods=1).max() == 1
+    if recover is not None:
+        reset = (recover.reindex(raw.index).fillna(0) == 1) & ~raw
+        position = pd.Series(np.arange(len(raw)), index=raw.index, dtype=float)
+        last_set = position.where(raw).ffill()
+        last_reset = position.where(reset).ffill().fillna(-1)
+        raw = last_set.notna() & (last_set > last_reset)
+    return raw.astype(float).reindex(condition.index).ffill().fillna(0) == 1
+
+
+def _check_condition(nb: Notebook, spec: RuleSpec, city: str) -> pd.Series:
+    if spec.kind == "balance_children":
+        left = nb.wide[spec.a][nb.tree.children[city]].sum(axis=1, skipna=False)
+        right = nb.wide[spec.a][city]
+        bad = (left - right).abs() > right.abs() * spec.threshold / 100 + 1e-9
+        return _cond(bad, left.notna() & right.notna())
+    a, b, c = (nb.wide[x][city] for x in (spec.a, spec.b or "", spec.c or ""))
+    left, right = a.fillna(0), b.fillna(0) + c.fillna(0)
+    bad = (left - right).abs() > right.abs() * spec.threshold / 100 + 1e-9
+    return _cond(bad, a.notna() | b.notna() | c.notna())
+
+
+def baseline_rule(nb: Notebook, spec: RuleSpec) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """entity -> (condition, firing) for one rule instance, a loop over the entities of its scope."""
+    out = {}
+    peers = _peer_z(nb, spec.a) if spec.kind == "peer_z" else None
+    for entity in scope_entities(nb.tree, spec.scope):
+        if spec.is_check:
+            condition, recover = _check_condition(nb, spec, entity), None
+        else:
+            condition, recover = _rule_conditions(nb, spec, entity, peers)
+        out[entity] = (condition, _firing(condition, spec, recover if spec.recover else None))
+    return out
+
+
+def compare(engine: Engine, nb_results: dict[tuple[str, str | None], dict[str, tuple]],
+            specs: Sequence[RuleSpec]) -> dict[str, int]:
+    """Count cells where the engine and the baseline disagree on the condition or the firing state."""
+    cells = engine_cells(engine)
+    counts = Counter()
+    for spec in specs:
+        key = (spec.id, spec.a if spec.tag else None)
+        entities, condition, firing = cells[key]
+        for row, entity in enumerate(entities):
+            nb_condition, nb_firing = nb_results[key][entity]
+            counts["cells"] += condition.shape[1]
+            counts["condition_mismatch"] += int(np.sum(~_same(condition[row], nb_condition.to_numpy())))
+            counts["firing_mismatch"] += int(np.sum(firing[row] != nb_firing.to_numpy()))
+            counts["holds"] += int(np.sum(condition[row] == 1))
+            counts["firing"] += int(np.sum(firing[row]))
+        counts["entity_mismatch"] += int(set(entities) != set(nb_results[key]))
+    return dict(counts)
+
+
+def _same(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    return (left == right) | (np.isnan(left) & np.isnan(right))
+
+
+def run_baseline(nb: Notebook, specs: Sequence[RuleSpec]) -> dict[tuple[str, str | None], dict[str, tuple]]:
+    return {(s.id, s.a if s.tag else None): baseline_rule(nb, s) for s in specs}
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, list[float], Any]:
+    times, result = [], None
+    for _ in range(runs):
+        gc.collect()
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times, result
+
+
+def max_rss_mb() -> float:
+    """The process's peak resident set so far (ru_maxrss: KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def profile(fn: Callable[[], Any], top: int = 14) -> dict[str, Any]:
+    """cProfile one call; the functions with the most own time, with their share of the total."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn()
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    total = stats.total_tt  # type: ignore[attr-defined]
+    rows = []
+    for (path, line, name), (_cc, calls, own, cumulative, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        label = f"{Path(path).name}:{line}({name})" if line else name
+        rows.append({"function": label, "calls": calls, "own_s": own, "own_share": own / total,
+                     "cumulative_s": cumulative, "cumulative_share": cumulative / total})
+    by_own = sorted(rows, key=lambda r: -r["own_s"])[:top]
+    by_cumulative = [r for r in sorted(rows, key=lambda r: -r["cumulative_s"]) if _ours(r["function"])][:top]
+    return {"total_s": total, "by_own_time": by_own, "by_cumulative_time": by_cumulative}
+
+
+def _ours(label: str) -> bool:
+    return label.split(":")[0] in {f"{p.name}" for d in ("engine", "dsl") for p in (REPO / d).glob("*.py")}
+
+
+# ----------------------------------------------------------------------------- phases
+
+
+def measure_loading(runs: int) -> dict[str, Any]:
+    """Parse + check of the shipped rule set: the process's first (cold) load, then warm and cache-cleared."""
+    if not SHIPPED_RULES.is_dir():
+        return {"skipped": f"{SHIPPED_RULES} not present"}
+    paths = [str(SHIPPED_RULES)]
+    lark_cache = dsl_parser.Path(dsl_parser.__file__).parent / "taishan.lark.cache"
+    cache_existed = lark_cache.exists()
+    start = time.perf_counter()
+    model = dsl.load(paths)
+    cold = time.perf_counter() - start
+    warm, warm_all, _ = timed(lambda: dsl.load(paths), runs)
+
+    def reload_grammar() -> Model:
+        dsl_parser._lark.cache_clear()
+        dsl_parser._terminal_names.cache_clear()
+        return dsl.load(paths)
+
+    cleared, cleared_all, _ = timed(reload_grammar, max(3, runs // 2))
+    size = sum(p.stat().st_size for p in SHIPPED_RULES.rglob("*.rules"))
+    return {"files": len(list(SHIPPED_RULES.rglob("*.rules"))), "bytes": size, "rules": len(model.rules),
+            "checks": len(model.checks), "indicators": len(model.indicators), "entities": len(model.entities),
+            "first_load_s": cold, "lark_cache_file_existed": cache_existed,
+            "warm_median_s": warm, "warm_all_s": warm_all,
+            "grammar_rebuilt_median_s": cleared, "grammar_rebuilt_all_s": cleared_all}
+
+
+def measure_compile(text: str, runs: int) -> tuple[dict[str, Any], Model, Plan]:
+    parse_s, parse_all, parsed = timed(lambda: dsl_parser.parse(text, "<bench>"), runs)
+    check_s, check_all, model = timed(lambda: check([parsed], {"<bench>": text}), runs)
+    compile_s, compile_all, plan = timed(lambda: compile_model(model), runs)
+    return ({"text_bytes": len(text.encode()), "parse_median_s": parse_s, "check_median_s": check_s,
+             "compile_median_s": compile_s, "total_median_s": parse_s + check_s + compile_s,
+             "parse_all_s": parse_all, "check_all_s": check_all, "compile_all_s": compile_all,
+             "plan_nodes": len(plan.nodes), "instances": len(plan.instances)}, model, plan)
+
+
+def measure_full(plan: Plan, panel: Panel, runs: int) -> tuple[dict[str, Any], Engine]:
+    rss_before = max_rss_mb()
+    median, all_times, report = timed(lambda: _run(plan, panel), runs)
+    engine, result = report
+    rss_after = max_rss_mb()
+    tracemalloc.start()
+    _run(plan, panel)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    panel_mb = sum(a.nbytes for a in panel.values.values()) / 2**20 + \
+        sum(a.nbytes for a in panel.first.values()) / 2**20
+    cells = sum(len(i.entities) for i in plan.instances) * panel.axes["monthly"].length
+    return ({"median_s": median, "all_s": all_times, "instances": len(plan.instances), "cells": cells,
+             "transitions": len(result.transitions), "check_results": len(result.check_results),
+             "firing_cells": int(sum(np.sum(s.states == FIRING) for s in engine.state.values())),
+             "panel_mb": panel_mb, "max_rss_before_eval_mb": rss_before, "max_rss_after_eval_mb": rss_after,
+             "tracemalloc_eval_peak_mb": traced_peak / 2**20,
+             "peak_mb_estimate": panel_mb + traced_peak / 2**20}, engine)
+
+
+def _run(plan: Plan, panel: Panel) -> tuple[Engine, Any]:
+    engine = Engine(plan, panel)
+    return engine, engine.run()
+
+
+def measure_updates(engine: Engine, data: Dataset, n: int, seed: int = 11) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    periods = data.axis.periods
+    groups = {"latest": [periods[-1]], "mid_history": [periods[len(periods) // 2]]}
+    out: dict[str, Any] = {}
+    for label, choices in groups.items():
+        times, transitions, reruns = [], 0, 0
+        for _ in range(n // 2):
+            obs = _random_observation(data, choices[0], rng)
+            reruns += len(engine.plan.by_indicator.get(obs.indicator, ()))
+            start = time.perf_counter()
+            report = engine.update([obs])
+            times.append(time.perf_counter() - start)
+            transitions += len(report.transitions)
+        out[label] = {"median_ms": statistics.median(times) * 1e3, "p90_ms": float(np.percentile(times, 90)) * 1e3,
+                      "max_ms": max(times) * 1e3, "n": len(times), "transitions": transitions,
+                      "instances_rerun_mean": reruns / len(times), "all_ms": [t * 1e3 for t in times]}
+    both = out["latest"]["all_ms"] + out["mid_history"]["all_ms"]
+    out["median_ms"] = statistics.median(both)
+    return out
+
+
+def _random_observation(data: Dataset, period: Period, rng: np.random.Generator) -> Observation:
+    ind = data.indicators[int(rng.integers(len(data.indicators)))]
+    entity = data.tree.ids[int(rng.integers(1, len(data.tree.ids)))]
+    if ind.merged and period.sub == 1:
+        period = period + 1
+    value = float(rng.normal(6, 3)) if ind.form == "rate" else float(rng.lognormal(4, 1))
+    return Observation(ind.id, entity, period, value)
+
+
+def incremental_consistency(engine: Engine, plan: Plan, panel: Panel) -> dict[str, Any]:
+    """After the updates, a fresh full run on the updated panel must give the same states."""
+    fresh = Engine(plan, panel)
+    fresh.run()
+    bad = []
+    for position, inst in enumerate(plan.instances):
+        if not np.array_equal(fresh.state[position].states, engine.state[position].states):
+            bad.append(f"{inst.id}" + (f"[{inst.indicator}]" if inst.indicator else ""))
+    return {"instances_differing": len(bad), "examples": bad[:10]}
+
+
+def subset_specs(specs: Sequence[RuleSpec], per_kind: int, rng: np.random.Generator) -> list[RuleSpec]:
+    """A stratified subset: `per_kind` instances of every kind (checks included)."""
+    by_kind: dict[str, list[RuleSpec]] = {}
+    for spec in specs:
+        by_kind.setdefault("check" if spec.is_check else spec.kind, []).append(spec)
+    chosen: list[RuleSpec] = []
+    for kind, group in by_kind.items():
+        take = min(per_kind, len(group))
+        if kind == "tagged":  # keep whole tagged rules: the engine binds every tagged indicator
+            first = group[0].id
+            chosen.extend(s for s in group if s.id == first)
+        else:
+            chosen.extend(group[i] for i in sorted(rng.choice(len(group), take, replace=False)))
+    return chosen
+
+
+def measure_baseline(data: Dataset, panel: Panel, per_kind: int, runs: int, baseline_runs: int) -> dict[str, Any]:
+    subset = subset_specs(data.specs, per_kind, np.random.default_rng(3))
+    model = load_model(data, subset)
+    plan = compile_model(model)
+    used = {x for s in subset for x in (s.a, s.b, s.c) if x}
+    start = time.perf_counter()
+    nb = notebook_frames(data, used)
+    prep = time.perf_counter() - start
+    engine_s, engine_all, (engine, _) = timed(lambda: _run(plan, panel), runs)
+    per_kind_times: dict[str, list[float]] = {}
+    totals = []
+    results: dict = {}
+    for _ in range(baseline_runs):
+        total, results = _timed_baseline(nb, subset, per_kind_times)
+        totals.append(total)
+    agreement = compare(engine, results, subset)
+    baseline_s = statistics.median(totals)
+    full_counts = Counter("check" if s.is_check else s.kind for s in data.specs)
+    sub_counts = Counter("check" if s.is_check else s.kind for s in subset)
+    per_rule = {k: statistics.median(v) / sub_counts[k] for k, v in _by_run(per_kind_times, baseline_runs).items()}
+    extrapolated = sum(per_rule[k] * full_counts[k] for k in full_counts)
+    return {"subset_instances": len(subset), "subset_by_kind": dict(sub_counts), "entities": len(data.tree.ids),
+            "notebook_prep_s": prep, "baseline_median_s": baseline_s, "baseline_all_s": totals,
+            "engine_subset_median_s": engine_s, "engine_subset_all_s": engine_all,
+            "speedup_on_subset": baseline_s / engine_s, "baseline_per_rule_s": per_rule,
+            "baseline_extrapolated_full_s": extrapolated, "agreement": agreement}
+
+
+def _timed_baseline(nb: Notebook, subset: Sequence[RuleSpec],
+                    per_kind_times: dict[str, list[float]]) -> tuple[float, dict]:
+    results = {}
+    gc.collect()
+    begin = time.perf_counter()
+    for spec in subset:
+        start = time.perf_counter()
+        results[(spec.id, spec.a if spec.tag else None)] = baseline_rule(nb, spec)
+        per_kind_times.setdefault("check" if spec.is_check else spec.kind, []).append(time.perf_counter() - start)
+    return time.perf_counter() - begin, results
+
+
+def _by_run(per_kind_times: dict[str, list[float]], runs: int) -> dict[str, list[float]]:
+    """Per kind: the total time of each run (the list holds runs × instances entries, run-major)."""
+    out = {}
+    for kind, times in per_kind_times.items():
+        size = len(times) // runs
+        out[kind] = [sum(times[r * size:(r + 1) * size]) for r in range(runs)]
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    runs = 3 if args.quick else args.runs
+    results: dict[str, Any] = {"machine": _machine(), "runs": runs, "memory_method": _MEMORY_METHOD}
+    results["loading"] = measure_loading(5 if args.quick else 15)
+    start = time.perf_counter()
+    data = make_dataset(FULL)
+    text = model_text(data.tree, data.indicators, data.specs)
+    results["generate_s"] = time.perf_counter() - start
+    results["scale"] = _scale_summary(data)
+    results["compile"], model, plan = measure_compile(text, runs)
+    panel = make_panel(model, data)
+    results["full"], engine = measure_full(plan, panel, runs)
+    results["updates"] = measure_updates(engine, data, 100 if args.quick else 240)
+    results["updates"]["consistency"] = incremental_consistency(engine, plan, panel)
+    data.block = np.stack([panel.values[i.id] for i in data.indicators])  # the baseline sees the updated data
+    results["baseline"] = measure_baseline(data, panel, 3 if args.quick else 6, runs, 2 if args.quick else 3)
+    results["max_rss_end_mb"] = max_rss_mb()
+    results["profiles"] = _profiles(args, results, plan, panel, engine, data)
+    return results
+
+
+_MEMORY_METHOD = ("ru_maxrss (resource.getrusage, process high-water mark, in this process) read before and "
+                  "after the timed evaluations; plus tracemalloc's peak during one extra evaluation (Python and "
+                  "numpy allocations made by the evaluation) added to the panel's own arrays")
+
+
+def _machine() -> dict[str, Any]:
+    import os
+    import platform
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+            "platform": platform.platform()}
+
+
+def _scale_summary(data: Dataset) -> dict[str, Any]:
+    kinds = Counter("check" if s.is_check else s.kind for s in data.specs)
+    forms = Counter(i.form for i in data.indicators)
+    return {"indicators": len(data.indicators), "entities": len(data.tree.ids), "cities": len(data.tree.cities),
+            "counties": len(data.tree.counties), "periods": data.axis.length,
+            "first_period": str(data.axis.first), "last_period": str(data.axis.last),
+            "rule_instances": sum(v for k, v in kinds.items() if k != "check"), "checks": kinds["check"],
+            "by_kind": dict(kinds), "forms": dict(forms), "merged": sum(i.merged for i in data.indicators),
+            "missing_share": float(np.isnan(data.block).mean())}
+
+
+def _profiles(args: argparse.Namespace, results: dict[str, Any], plan: Plan, panel: Panel, engine: Engine,
+              data: Dataset) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.profile or results["full"]["median_s"] > TARGETS["full_eval_s"]:
+        out["full_evaluation"] = profile(lambda: _run(plan, panel))
+    if args.profile or results["updates"]["median_ms"] > TARGETS["update_ms"]:
+        rng = np.random.default_rng(5)
+        batch = [_random_observation(data, data.axis.periods[-1], rng) for _ in range(50)]
+        out["updates_50"] = profile(lambda: [engine.update([obs]) for obs in batch])
+    loading = results["loading"]
+    if "warm_median_s" in loading and (args.profile or loading["warm_median_s"] * 1e3 > TARGETS["load_ms"]):
+        out["rule_loading"] = profile(lambda: dsl.load([str(SHIPPED_RULES)]))
+    if args.profile:
+        out["compile"] = profile(lambda: compile_model(plan.model))
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    full, upd, base, comp, load = (results[k] for k in ("full", "updates", "baseline", "compile", "loading"))
+    s = results["scale"]
+    rows = [
+        ("scale", f"{s['indicators']} indicators × {s['entities']} entities × {s['periods']} months, "
+                  f"{s['rule_instances']} rule instances + {s['checks']} checks", "", ""),
+        ("parse (2,000 rules + defs)", f"{comp['parse_median_s']:.2f} s", "", ""),
+        ("check", f"{comp['check_median_s']:.2f} s", "", ""),
+        ("compile", f"{comp['compile_median_s']:.2f} s ({comp['plan_nodes']} nodes)", "", ""),
+        ("full evaluation", f"{full['median_s']:.2f} s", "< 2 s", _ok(full["median_s"] < TARGETS["full_eval_s"])),
+        ("  transitions reported", f"{full['transitions']:,}", "", ""),
+        ("peak memory (ru_maxrss after eval)", f"{full['max_rss_after_eval_mb']:.0f} MB", "< 2 GB",
+         _ok(full["max_rss_after_eval_mb"] < TARGETS["peak_mb"])),
+        ("  panel + tracemalloc eval peak", f"{full['panel_mb']:.0f} + {full['tracemalloc_eval_peak_mb']:.0f} MB",
+         "", ""),
+        (f"baseline subset ({base['subset_instances']} instances × up to {base['entities']} entities)",
+         f"{base['baseline_median_s']:.2f} s", "", ""),
+        ("engine, same subset", f"{base['engine_subset_median_s'] * 1e3:.0f} ms", "", ""),
+        ("speedup on subset", f"{base['speedup_on_subset']:.0f}×", "≥ 20×",
+         _ok(base["speedup_on_subset"] >= TARGETS["speedup"])),
+        ("baseline extrapolated to all rules", f"{base['baseline_extrapolated_full_s']:.0f} s "
+         f"(= {base['baseline_extrapolated_full_s'] / full['median_s']:.0f}× the engine's full run)", "", ""),
+        ("engine/baseline agreement", _agreement(base["agreement"]), "all cells", ""),
+        ("update, latest period", f"{upd['latest']['median_ms']:.2f} ms (p90 {upd['latest']['p90_ms']:.2f})", "", ""),
+        ("update, mid-history", f"{upd['mid_history']['median_ms']:.2f} ms (p90 {upd['mid_history']['p90_ms']:.2f})",
+         "", ""),
+        ("update, all", f"{upd['median_ms']:.2f} ms", "< 2 ms", _ok(upd["median_ms"] < TARGETS["update_ms"])),
+        ("  incremental == fresh full run", "yes" if not upd["consistency"]["instances_differing"] else
+         f"NO: {upd['consistency']['instances_differing']} instances differ", "", ""),
+    ]
+    if "warm_median_s" in load:
+        rows += [
+            (f"load rules/taian ({load['files']} files), warm", f"{load['warm_median_s'] * 1e3:.1f} ms", "< 200 ms",
+             _ok(load["warm_median_s"] * 1e3 < TARGETS["load_ms"])),
+            ("  first load in the process (cold)", f"{load['first_load_s'] * 1e3:.0f} ms", "", ""),
+            ("  grammar rebuilt (lark cache file)", f"{load['grammar_rebuilt_median_s'] * 1e3:.0f} ms", "", ""),
+        ]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'measure':<{width}}  {'median':<44} {'target':<9} ok", "-" * (width + 62)]
+    lines += [f"{a:<{width}}  {b:<44} {c:<9} {d}" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def _ok(flag: bool) -> str:
+    return "yes" if flag else "MISSED"
+
+
+def _agreement(agreement: dict[str, int]) -> str:
+    bad = agreement.get("condition_mismatch", 0) + agreement.get("firing_mismatch", 0)
+    verdict = "agree" if bad == 0 and not agreement.get("entity_mismatch") else f"{bad} cells DISAGREE"
+    return (f"{verdict} on {agreement['cells']:,} cells ({agreement['holds']:,} hold, "
+            f"{agreement['firing']:,} firing)")
+
+
+def print_profiles(profiles: dict[str, Any]) -> None:
+    for name, prof in profiles.items():
+        print(f"\nprofile: {name} (cProfile, {prof['total_s']:.2f} s under the profiler)")
+        print("  own time:")
+        for r in prof["by_own_time"][:10]:
+            print(f"    {r['own_share']:6.1%}  {r['own_s']:7.3f} s  {r['calls']:>9,}  {r['function']}")
+        print("  cumulative (engine/dsl functions):")
+        for r in prof["by_cumulative_time"][:10]:
+            print(f"    {r['cumulative_share']:6.1%}  {r['cumulative_s']:7.3f} s  {r['calls']:>9,}  {r['function']}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="repetitions per timed phase (median reported)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--profile", action="store_true", help="profile every phase, not only missed targets")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    results = run(args)
+    results["wall_s"] = time.perf_counter() - started
+    print(table(results))
+    print_profiles(results["profiles"])
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=_jsonable) + "\n", encoding="utf-8")
+    print(f"\nwrote {RESULTS.relative_to(REPO)} in {results['wall_s']:.0f} s")
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+if __name__ == "__main__":
+    main()
