@@ -572,6 +572,7 @@ def _skip_failed_item(text: str, error: UnexpectedInput) -> str:
     return _blank(text, begin, end)
 
 
+@cache
 def parse_expression(text: str, path: str, line: int, column: int) -> ast.Expr:
     """Parse a template placeholder, reporting positions inside the enclosing file."""
     try:

@@ -183,10 +183,11 @@ def _best_view(y: np.ndarray, clean: np.ndarray, sigma: float, s: Settings, min_
     if not s.trend_views or y.size - 1 < 2 * min_size or not (level.breaks or staircase):
         return list(level.breaks)
     detrended = _detrended_view(y, clean, sigma, s, min_size)
-    if detrended.white:
-        # Shifts around a line leave white noise: differencing could only double that
-        # noise, so the diff and growth views cannot win. Skip them.
-        return list(detrended.breaks) if detrended.criterion < level.criterion else list(level.breaks)
+    if detrended.white and not detrended.breaks:
+        # A line plus white noise: differencing could only double that noise, so the
+        # diff and growth views cannot win. (With breaks, white residuals prove less:
+        # enough steps whiten a random walk too.)
+        return [] if detrended.criterion < level.criterion else list(level.breaks)
     fits = [level, detrended, _trend_view(y.size, np.diff(y), 0.0, s, min_size)]
     # Growth view only for positive series that at least double: over a narrower
     # range log is nearly linear and the view would repeat the diff view.

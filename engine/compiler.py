@@ -286,7 +286,8 @@ def _compile_check(builder: _Builder, check: ast.CheckDef) -> RuleInstance:
         id=check.id, kind="check", indicator=None, freq=builder.freq,
         entities=tuple(model.scope_entities(check.scope)), conditions=((condition, level),), guard=None,
         recover=None, for_periods=1, of_periods=None, keep_periods=0, severity=level,
-        **_reach(builder.plan, [condition]), values=values, definition=check,
+        **_reach(builder.plan, [condition]),
+        values=values | _message_values(builder, check.message, check.message_span), definition=check,
     )
 
 

@@ -7,6 +7,7 @@ error per bad row naming the row, the column and the reason.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -96,9 +97,15 @@ def _chinese(hint: str) -> str:
     return hint.replace("did you mean", "是否应为").replace("?", "？")
 
 
+@functools.lru_cache(maxsize=8192)
+def _parse_period(text: str) -> Period:
+    # A batch repeats the same few hundred period strings tens of thousands of times.
+    return Period.parse(text)
+
+
 def _period(model: Model, indicator: str, text: str) -> Period | str:
     try:
-        period = Period.parse(text)
+        period = _parse_period(text)
     except PeriodError as error:
         return str(error)
     ind = model.indicators[indicator]
