@@ -403,11 +403,10 @@ def score_by_kind(detector: Detector, dataset: list[Series]) -> dict[str, tuple[
 
 
 TUNING_GRID = {
-    "penalty": [3.0, 3.5, 4.0, 4.5, 5.0],
-    "min_size": [3, 4, 5, 6],
-    "jump_z": [5.0, 6.0, 8.0],
-    "despike_z": [3.0, 4.0, 6.0],
-    "ar_correction": [True],
+    "penalty": [2.0, 3.0, 4.0, 5.0, 6.0, 8.0],
+    "min_size": [2, 3, 4, 5, 6],
+    "trend_views": [True, False],
+    "ar_correction": [True, False],
 }
 
 
@@ -549,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"wrote {rebuild_data()} series to {DATA_DIR}")
         return
     if args.tune:
-        for objective, settings, s in tune(load_dataset())[:15]:
+        for objective, settings, s in tune(load_dataset())[:25]:
             cells = " ".join(f"{k}={s[k]['f1']:.3f}/{s[k]['cover']:.3f}" for k in ("real", "synthetic", "all"))
             knobs = " ".join(f"{k}={getattr(settings, k)}" for k in TUNING_GRID)
             print(f"{objective:.4f} {knobs} {cells}")

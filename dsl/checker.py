@@ -101,7 +101,9 @@ def _collect(files: list[ast.RuleFile], model: Model, problems: _Problems) -> No
 
 
 def _register(item, table: dict, seen: dict[str, ast.Span], problems: _Problems) -> None:
-    namespace = "entity" if isinstance(item, ast.EntityDef) else "definition"
+    # Expressions name indicators and series; tests name rules and checks: those share one name space.
+    namespace = {ast.EntityDef: "entity", ast.RouteDef: "route", ast.DashboardDef: "dashboard"}.get(
+        type(item), "definition")
     key = f"{namespace}:{item.id}"
     if key in seen:
         first = seen[key]
@@ -675,7 +677,8 @@ def _progress(checker: _Checker, expr: ast.Call, args: list[ExprType]) -> ExprTy
         checker.error(expr.span, f"`{expr.function}({name})` needs a `target {name} YEAR {{…}}`")
     elif expr.function == "progress" and checker.model.indicators[name].form not in ("ytd", "period"):
         checker.error(expr.span, "`progress` needs a ytd or period level with a level target")
-    unit = PERCENT if expr.function == "progress" else args[0].unit
+    growth_targets = name in checker.model.indicators and any(t.growth for t in checker.model.targets_for(name))
+    unit = PERCENT if expr.function == "progress" or growth_targets else args[0].unit
     return ExprType("num", unit, args[0].freq, None)
 
 

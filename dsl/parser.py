@@ -60,12 +60,18 @@ def _number(token: str) -> float:
 class _ToAst(Transformer):
     """Builds the dataclasses of `dsl.ast` from lark's parse tree."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, line: int = 1, column: int = 1):
         super().__init__()
         self.path = path
+        self.line, self.column = line, column  # where the text starts in its file (message placeholders)
 
     def sp(self, meta) -> ast.Span:
-        return _span(self.path, meta)
+        span = _span(self.path, meta)
+        if (self.line, self.column) == (1, 1) or span.line < 1:
+            return span
+        shift = self.column - 1
+        return ast.Span(span.path, span.line + self.line - 1, span.column + shift, span.end_line + self.line - 1,
+                        span.end_column + shift)
 
     # ---- top level
     def start(self, meta, *items):
@@ -577,7 +583,7 @@ def parse_expression(text: str, path: str, line: int, column: int) -> ast.Expr:
     """Parse a template placeholder, reporting positions inside the enclosing file."""
     try:
         tree = _lark().parse(text, start="expr")
-        return _ToAst(path).transform(tree)
+        return _ToAst(path, line, column).transform(tree)
     except UnexpectedInput as error:
         diagnostic = _syntax_diagnostic(path, error)
         shifted = ast.Span(path, line, column + diagnostic.span.column - 1, line,

@@ -94,7 +94,7 @@ class Engine:
         self._compute(self._needed[position], frame, cache)
         rows = self._affected_rows(inst, entities)
         old = self.state[position]
-        fresh = self._states(inst, frame, cache, rows, old, first)
+        fresh = self._states(inst, frame, cache, rows, old, 0 if unbounded else column)
         before_states, before_levels = old.states[rows].copy(), old.levels[rows].copy()
         old.states[rows], old.levels[rows] = fresh.states, fresh.levels
         old.condition[rows], old.severity[rows] = fresh.condition, fresh.severity
@@ -110,13 +110,23 @@ class Engine:
                         reason: str) -> None:
         state = self.state[self.plan.instances.index(inst)]
         old_moves = set(_moves(before, before_levels, column))
+        resolved_rows: set[int] = set()
         for row_offset, period, old, new in alerts.transitions(state.states[rows], state.levels[rows], column):
             if (row_offset, period, old, new) in old_moves:
                 continue
-            why = reason
-            if reason == "revised" and new not in (alerts.RESOLVED,) and old != alerts.FIRING:
-                why = ""
+            why = reason if new == alerts.RESOLVED or old == alerts.FIRING else ""
+            if new == alerts.RESOLVED:
+                resolved_rows.add(row_offset)
             self._add(report, inst, int(rows[row_offset]), period, old, new, frame, cache, why)
+        last = before.shape[1] - 1
+        for row_offset in range(len(rows)):
+            # An alert raised in the revised period itself has no transition left in the new history:
+            # its receivers still see it firing, so resolve it explicitly.
+            was_firing = before[row_offset, last] == alerts.FIRING
+            if was_firing and state.states[rows[row_offset], last] == alerts.INACTIVE and \
+                    row_offset not in resolved_rows:
+                self._add(report, inst, int(rows[row_offset]), last, alerts.FIRING, alerts.RESOLVED, frame, cache,
+                          "revised")
 
     # ---------------------------------------------------------------- shared steps
 
@@ -139,18 +149,19 @@ class Engine:
                 cache[node_id] = evaluate_node(frame, node, [cache[i] for i in node.inputs])
 
     def _states(self, inst: RuleInstance, frame: Frame, cache: dict[int, np.ndarray], rows: np.ndarray,
-                previous: InstanceState | None = None, first: int = 0) -> InstanceState:
+                previous: InstanceState | None = None, keep: int = 0) -> InstanceState:
         panel_rows = np.array([self.panel.entity_index[e] for e in inst.entities], dtype=int)[rows]
         condition, severity = self._condition(inst, cache, panel_rows)
-        if previous is not None and first > 0:
-            # Columns before the window are unchanged: splice the stored condition in front.
-            condition = np.concatenate([previous.condition[rows, :first], condition], axis=1)
-            severity = np.concatenate([previous.severity[rows, :first], severity], axis=1)
+        if previous is not None and keep > 0:
+            # Columns before the change are unchanged, and inside the window they lack their own
+            # lookback: take the stored condition for them and the fresh one from the change on.
+            skip = keep - frame.start
+            condition = np.concatenate([previous.condition[rows, :keep], condition[:, skip:]], axis=1)
+            severity = np.concatenate([previous.severity[rows, :keep], severity[:, skip:]], axis=1)
         recover = None
         if inst.recover is not None:
             recover = np.asarray(cache[inst.recover])[panel_rows]
-            if first > 0:
-                recover = np.concatenate([np.zeros((len(rows), first)), recover], axis=1)
+            # Instances with a recover clause are always recomputed from the first column.
         persistence = alerts.Persistence(inst.for_periods, inst.of_periods, inst.keep_periods)
         states, levels = alerts.run_states(condition, severity, persistence, recover)
         return InstanceState(panel_rows, states, levels, condition, severity)

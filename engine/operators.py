@@ -330,6 +330,8 @@ def _balance(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     violated = np.where(np.abs(left - right) > allowed + 1e-9, 1.0, 0.0)
     if mode == "non_null":
         return np.where(_known(left, right), violated, np.nan)
+    if mode == "always_zero":
+        return violated  # VTL: a missing operand is zero, so every cell is checked
     any_present = np.zeros(frame.shape, dtype=bool)
     for leaf in lenient:
         any_present |= ~np.isnan(leaf)

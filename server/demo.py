@@ -202,7 +202,8 @@ def _annual_index(path: GrowthPath, years: Iterable[int], offset: float = 0.0) -
 
 
 class Latent:
-    """Latent monthly series for the six counties, shape (6, n_months), in the published unit."""
+    """Latent monthly series, one row per share (the six counties, or one row for the province or a zone),
+    in the published unit of the indicator they feed."""
 
     def __init__(self, rng: np.random.Generator, cal: Calendar):
         self.rng = rng
@@ -257,7 +258,7 @@ class Latent:
 
 @dataclass
 class Sink:
-    """Collects rows; `entities` names the rows of the panels handed to it."""
+    """Collects the published rows; missing values (NaN, the burn-in year's growth) are skipped."""
 
     cal: Calendar
     rows: list[dict]

@@ -334,8 +334,6 @@ def test_children_add_up_always_zero():
                                                "2026Q4": "violated", "2027Q1": "ok", "2027Q2": "violated"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: missing always_zero is evaluated only when some operand is present, "
-                                       "exactly like partial_null; language.md says missing always counts as 0")
 def test_always_zero_evaluates_periods_with_nothing_reported():
     # 2027Q3 and 2027Q4 are on the axis (as_of 2027-12-31 → last complete quarter 2027Q3) with no data at all:
     # every operand counts as 0, and 0 = 0.
@@ -424,6 +422,22 @@ def test_progress_behind_time_progress():
     fired = transition(report, "invest_behind", "xintai", "2026-06")
     assert fired.values["progress(invest)"] == pytest.approx(100 / 260 * 100)
     assert fired.message == "新泰市2026年6月投资完成38.5%，时间过半50%"
+
+
+def test_progress_of_a_period_series_and_of_a_quarterly_ytd():
+    report = evaluate("""
+    target retail 2026 { xintai 1200 }
+    target gdp 2026 { xintai 400 }
+    rule retail_behind "零售额进度落后" { each entity in xintai when progress(retail) < time_progress() - 10 }
+    rule gdp_behind "生产总值进度落后" { each entity in xintai when progress(gdp) < time_progress() - 10 }
+    """, rows("retail", "xintai", {f"2026-{m:02d}": 78.0 for m in range(1, 8)})
+        + rows("gdp", "xintai", {"2026Q1": 90.0, "2026Q2": 150.0, "2026Q3": 280.0}))
+    # retail is a single-month series: year-to-date is 78·m, progress 6.5·m %; time progress 8.33·m %.
+    #   6.5m < 8.33m - 10 ⇔ m > 5.45: first at June (39 < 40), still at July (45.5 < 48.3).
+    assert history(report, "retail_behind", "xintai") == {"2026-06": "firing"}
+    # gdp: Q1 22.5 vs 25-10; Q2 37.5 < 50-10 → fires; Q3 70 vs 65 → resolved.
+    assert history(report, "gdp_behind", "xintai") == {"2026Q2": "firing", "2026Q3": "resolved"}
+    assert transition(report, "gdp_behind", "xintai", "2026Q2").values["progress(gdp)"] == pytest.approx(37.5)
 
 
 def test_progress_without_a_target_for_the_entity_is_unknown():
@@ -563,6 +577,24 @@ def test_severity_zones_escalate_and_deescalate():
     found = [(t.period, t.old, t.new, t.severity) for t in report.transitions]
     assert found == [("2026-02", "inactive", "firing", "warning"), ("2026-03", "firing", "firing", "critical"),
                      ("2026-04", "firing", "firing", "warning"), ("2026-05", "firing", "resolved", "warning")]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a resolved transition reports the rule's default severity "
+                                       "(Engine.state_level falls back to inst.severity because resolved cells have "
+                                       "level 0), not the severity the alert was firing with")
+def test_resolved_carries_the_severity_it_fired_with():
+    report = evaluate("""
+    rule va_vs_city "规上工业增速偏离全市" {
+      severity warning
+      each county in taian
+      when abs(ind_va - ind_va@taian) > 5
+      critical when abs(ind_va - ind_va@taian) > 8
+    }""", rows("ind_va", "xintai", {"2026-02": 12.0, "2026-03": 4.0})
+        + rows("ind_va", "taian", {"2026-02": 3.0, "2026-03": 3.0}))
+    # Feb: gap 9 → critical; Mar: gap 1 → resolved. A route `match severity >= critical` that got the firing
+    # message must get the resolution too.
+    found = [(t.period, t.new, t.severity) for t in report.transitions]
+    assert found == [("2026-02", "firing", "critical"), ("2026-03", "resolved", "critical")]
 
 
 # ----------------------------------------------------------------------------- each indicator
