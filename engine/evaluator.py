@@ -98,17 +98,17 @@ class Engine:
         before_states, before_levels = old.states[rows].copy(), old.levels[rows].copy()
         old.states[rows], old.levels[rows] = fresh.states, fresh.levels
         old.condition[rows], old.severity[rows] = fresh.condition, fresh.severity
-        self._report_changes(report, inst, rows, before_states, before_levels, frame, cache, column, reason)
+        self._report_changes(report, inst, old, rows, before_states, before_levels, frame, cache, column, reason)
 
     def _affected_rows(self, inst: RuleInstance, entities: set[str]) -> np.ndarray:
         if inst.cross_entity:
             return np.arange(len(inst.entities))
         return np.array([i for i, e in enumerate(inst.entities) if e in entities], dtype=int)
 
-    def _report_changes(self, report: Report, inst: RuleInstance, rows: np.ndarray, before: np.ndarray,
+    def _report_changes(self, report: Report, inst: RuleInstance, state: InstanceState, rows: np.ndarray,
+                        before: np.ndarray,
                         before_levels: np.ndarray, frame: Frame, cache: dict[int, np.ndarray], column: int,
                         reason: str) -> None:
-        state = self.state[self.plan.instances.index(inst)]
         old_moves = set(_moves(before, before_levels, column))
         resolved_rows: set[int] = set()
         for row_offset, period, old, new in alerts.transitions(state.states[rows], state.levels[rows], column):
@@ -117,7 +117,7 @@ class Engine:
             why = reason if new == alerts.RESOLVED or old == alerts.FIRING else ""
             if new == alerts.RESOLVED:
                 resolved_rows.add(row_offset)
-            self._add(report, inst, int(rows[row_offset]), period, old, new, frame, cache, why)
+            self._add(report, inst, state, int(rows[row_offset]), period, old, new, frame, cache, why)
         last = before.shape[1] - 1
         for row_offset in range(len(rows)):
             # An alert raised in the revised period itself has no transition left in the new history:
@@ -125,8 +125,8 @@ class Engine:
             was_firing = before[row_offset, last] == alerts.FIRING
             if was_firing and state.states[rows[row_offset], last] == alerts.INACTIVE and \
                     row_offset not in resolved_rows:
-                self._add(report, inst, int(rows[row_offset]), last, alerts.FIRING, alerts.RESOLVED, frame, cache,
-                          "revised")
+                self._add(report, inst, state, int(rows[row_offset]), last, alerts.FIRING, alerts.RESOLVED, frame,
+                          cache, "revised")
 
     # ---------------------------------------------------------------- shared steps
 
@@ -187,7 +187,7 @@ class Engine:
     def _report(self, report: Report, inst: RuleInstance, state: InstanceState, frame: Frame,
                 cache: dict[int, np.ndarray], start: int, reason: str) -> None:
         for row, period, old, new in alerts.transitions(state.states, state.levels, start):
-            self._add(report, inst, row, period, old, new, frame, cache, reason)
+            self._add(report, inst, state, row, period, old, new, frame, cache, reason)
         if inst.kind == "check":
             self._check_results(report, inst, state, frame)
 
@@ -198,7 +198,8 @@ class Engine:
             status = "violated" if state.condition[row, col] == 1 else "ok"
             report.check_results.append(CheckResult(inst.id, inst.entities[row], str(periods[col]), status))
 
-    def _add(self, report: Report, inst: RuleInstance, row: int, column: int, old: int, new: int,
+    def _add(self, report: Report, inst: RuleInstance, state: InstanceState, row: int, column: int, old: int,
+             new: int,
              frame: Frame, cache: dict[int, np.ndarray], reason: str) -> None:
         entity = inst.entities[row]
         panel_row = self.panel.entity_index[entity]
@@ -208,18 +209,18 @@ class Engine:
         report.transitions.append(Transition(
             rule=inst.id, kind=inst.kind, entity=entity, indicator=inst.indicator, period=str(period),
             old=alerts.STATE_NAMES[old], new=alerts.STATE_NAMES[new],
-            severity=_SEVERITY_NAMES[int(self.state_level(inst, row, column))],
+            severity=_SEVERITY_NAMES[_severity_at(state, row, column, new, inst.severity)],
             reason=reason, values=values, thresholds=inst.thresholds,
             message=render_message(self.plan.model, inst, entity, str(period), values, alerts.STATE_NAMES[new]),
         ))
 
-    def state_level(self, inst: RuleInstance, row: int, column: int) -> int:
-        state = self.state.get(self.plan.instances.index(inst))
-        level = int(state.levels[row, column]) if state is not None else 0
-        return level or inst.severity
-
-
 _SEVERITY_NAMES = {1: "info", 2: "warning", 3: "critical"}
+
+
+def _severity_at(state: InstanceState, row: int, column: int, new: int, default: int) -> int:
+    """The severity of a cell; a resolution carries the severity the alert was firing with."""
+    source = column - 1 if new == alerts.RESOLVED and column > 0 else column
+    return int(state.levels[row, source]) or default
 
 
 def _any(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -69,6 +69,14 @@ RULES = {
         when retail > 60
         guard history(retail) >= 4
     }""",
+    "parent": """rule parent "高于上级且多数县区有数" {
+        each county in taian
+        when retail > retail@parent and count(retail over taian.children) >= 3
+    }""",
+    "complete": """check complete "按时报送" {
+        each county in taian
+        complete retail, power last 3 periods
+    }""",
     "balance": """check balance "县区加总" {
         each entity in taian
         sum(retail over children) = retail within 5%
@@ -118,7 +126,8 @@ def edit_cell(rule: str, pick: tuple[int, int, int]) -> tuple[str, str, str]:
     """A cell of an indicator the rule reads (so most edits reach the rule); January of merged → February."""
     _model, plan = model_and_plan(rule)
     read = sorted(set().union(*(inst.inputs for inst in plan.instances)))
-    indicator, entity, month = read[pick[0] % len(read)], ENTITIES[pick[1] % len(ENTITIES)], MONTHS[pick[2] % len(MONTHS)]
+    indicator, entity = read[pick[0] % len(read)], ENTITIES[pick[1] % len(ENTITIES)]
+    month = MONTHS[pick[2] % len(MONTHS)]
     if not allowed(indicator, month):
         month = month[:5] + "02"
     return indicator, entity, month
@@ -188,6 +197,24 @@ def test_update_of_every_cell_of_a_dense_panel(rule):
         assert_same_states(eng, fresh(model, plan, data))
 
 
+def test_new_data_does_not_disturb_earlier_periods_that_look_back():
+    """Hand-worked: lag(retail, 2) reads two periods back; an update in May must not blank March."""
+    model = dsl.load_text(DEFINITIONS + 'rule lagged "两期前偏高" { each entity in xintai when lag(retail, 2) > 50 }')
+    data = {("retail", "xintai", "2025-01"): 60.0, ("retail", "xintai", "2025-02"): 10.0,
+            ("retail", "xintai", "2025-03"): 10.0, ("retail", "xintai", "2025-04"): 10.0}
+    plan = compile_model(model)
+    eng = fresh(model, plan, data)
+    axis = eng.panel.axes["monthly"]
+    march, april = axis.index(Period.parse("2025-03")), axis.index(Period.parse("2025-04"))
+    # March: lag 2 = January's 60 > 50 → firing; April: February's 10 → resolved.
+    assert eng.state[0].states[0, march] == 2 and eng.state[0].states[0, april] == 3
+    report = eng.update([obs("retail", "xintai", "2025-05", 10.0)])
+    assert eng.state[0].states[0, march] == 2 and eng.state[0].states[0, april] == 3
+    assert report.transitions == []
+    data[("retail", "xintai", "2025-05")] = 10.0
+    assert_same_states(eng, fresh(model, plan, data))
+
+
 # ----------------------------------------------------------------------------- reasons
 
 REASON_RULES = DEFINITIONS + """
@@ -198,12 +225,12 @@ rule va_vs_city "规上工业增速偏离全市" {
 """
 
 
-def reason_engine(rows: dict[tuple[str, str, str], float]) -> tuple[dsl.Model, Engine]:
+def reason_engine(rows: dict[tuple[str, str, str], float]) -> Engine:
     model = dsl.load_text(REASON_RULES)
     panel = build_panel(model, validate(model, to_rows(rows)), datetime.date(2026, 7, 20))
     eng = Engine(compile_model(model), panel)
     eng.run()
-    return model, eng
+    return eng
 
 
 def obs(indicator: str, entity: str, period: str, value: float) -> Observation:
@@ -211,7 +238,7 @@ def obs(indicator: str, entity: str, period: str, value: float) -> Observation:
 
 
 def test_revision_that_removes_the_cause_resolves_with_reason_revised():
-    model, eng = reason_engine({("ind_va", "xintai", "2026-05"): 12.0, ("ind_va", "xintai", "2026-06"): 12.0,
+    eng = reason_engine({("ind_va", "xintai", "2026-05"): 12.0, ("ind_va", "xintai", "2026-06"): 12.0,
                                 ("ind_va", "taian", "2026-05"): 4.0, ("ind_va", "taian", "2026-06"): 4.0})
     # |12 - 4| = 8 > 5: firing since May. xintai revises June to 6.0: |6 - 4| = 2, the cause is gone.
     report = eng.update([obs("ind_va", "xintai", "2026-06", 6.0)])
@@ -222,7 +249,7 @@ def test_revision_that_removes_the_cause_resolves_with_reason_revised():
 
 
 def test_revision_of_the_city_value_resolves_the_county_alert():
-    model, eng = reason_engine({("ind_va", "xintai", "2026-05"): 12.0, ("ind_va", "xintai", "2026-06"): 12.0,
+    eng = reason_engine({("ind_va", "xintai", "2026-05"): 12.0, ("ind_va", "xintai", "2026-06"): 12.0,
                                 ("ind_va", "taian", "2026-05"): 4.0, ("ind_va", "taian", "2026-06"): 4.0})
     # The city revises June to 9.0: |12 - 9| = 3, the county alert's cause is revised away.
     report = eng.update([obs("ind_va", "taian", "2026-06", 9.0)])
@@ -231,7 +258,7 @@ def test_revision_of_the_city_value_resolves_the_county_alert():
 
 
 def test_revision_of_the_period_that_raised_the_alert_resolves_it():
-    model, eng = reason_engine({("ind_va", "xintai", "2026-05"): 3.0, ("ind_va", "xintai", "2026-06"): 12.0,
+    eng = reason_engine({("ind_va", "xintai", "2026-05"): 3.0, ("ind_va", "xintai", "2026-06"): 12.0,
                                 ("ind_va", "taian", "2026-05"): 3.0, ("ind_va", "taian", "2026-06"): 4.0})
     # June fired (|12 - 4| = 8) and is the latest period. Revised to 6.0 the cause is gone: the alert that was
     # sent must be resolved ("revised"), or it stays firing for its receivers forever.
@@ -241,14 +268,14 @@ def test_revision_of_the_period_that_raised_the_alert_resolves_it():
 
 
 def test_revision_that_raises_an_alert_is_new_news():
-    model, eng = reason_engine({("ind_va", "xintai", "2026-06"): 5.0, ("ind_va", "taian", "2026-06"): 4.0})
+    eng = reason_engine({("ind_va", "xintai", "2026-06"): 5.0, ("ind_va", "taian", "2026-06"): 4.0})
     report = eng.update([obs("ind_va", "xintai", "2026-06", 12.0)])
     assert [(t.entity, t.period, t.old, t.new, t.reason) for t in report.transitions] == [
         ("xintai", "2026-06", "inactive", "firing", "")]
 
 
 def test_new_data_gives_an_empty_reason():
-    model, eng = reason_engine({("ind_va", "xintai", "2026-05"): 3.0, ("ind_va", "taian", "2026-05"): 3.0,
+    eng = reason_engine({("ind_va", "xintai", "2026-05"): 3.0, ("ind_va", "taian", "2026-05"): 3.0,
                                 ("ind_va", "taian", "2026-06"): 4.0})
     # June arrives for xintai (no previous value): |12 - 4| = 8 → fires, not a revision.
     report = eng.update([obs("ind_va", "xintai", "2026-06", 12.0)])
@@ -257,12 +284,12 @@ def test_new_data_gives_an_empty_reason():
 
 
 def test_unchanged_value_reports_nothing():
-    model, eng = reason_engine({("ind_va", "xintai", "2026-06"): 12.0, ("ind_va", "taian", "2026-06"): 4.0})
+    eng = reason_engine({("ind_va", "xintai", "2026-06"): 12.0, ("ind_va", "taian", "2026-06"): 4.0})
     assert eng.update([obs("ind_va", "xintai", "2026-06", 12.0)]).transitions == []
 
 
 def test_revision_that_keeps_the_alert_firing_reports_nothing():
-    model, eng = reason_engine({("ind_va", "xintai", "2026-06"): 12.0, ("ind_va", "taian", "2026-06"): 4.0})
+    eng = reason_engine({("ind_va", "xintai", "2026-06"): 12.0, ("ind_va", "taian", "2026-06"): 4.0})
     report = eng.update([obs("ind_va", "xintai", "2026-06", 11.0)])
     assert report.transitions == []
     position = next(i for i, inst in enumerate(eng.plan.instances) if inst.id == "va_vs_city")
@@ -272,6 +299,6 @@ def test_revision_that_keeps_the_alert_firing_reports_nothing():
 
 
 def test_update_outside_the_panel_is_refused():
-    model, eng = reason_engine({("ind_va", "xintai", "2026-06"): 12.0, ("ind_va", "taian", "2026-06"): 4.0})
+    eng = reason_engine({("ind_va", "xintai", "2026-06"): 12.0, ("ind_va", "taian", "2026-06"): 4.0})
     with pytest.raises(ValueError, match="outside the panel"):
         eng.update([obs("ind_va", "xintai", "2027-03", 1.0)])
