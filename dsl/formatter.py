@@ -104,6 +104,7 @@ _Visit = tuple["Tree | Token | _Mark", int, str]  # node, depth, the rule it bel
 def format_source(text: str, path: str = "<string>") -> str:
     """The canonical form of a rule file. Raises DslError if the file does not parse."""
     parse(text, path)
+    text = text.removeprefix("\ufeff")  # should the parser accept a byte-order mark, the output has none
     tree = _tree(text, path)
     tokens = list(_iter_tokens(tree))
     comments = _comment_positions(text, tokens)

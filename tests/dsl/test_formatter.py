@@ -18,7 +18,7 @@ from dsl.parser import parse
 ROOT = Path(__file__).resolve().parents[2]
 DOC_EXAMPLE = "\n".join(re.findall(r"```\n(.*?)```", (ROOT / "docs" / "language.md").read_text("utf-8"), re.S))
 RULE_FILES = sorted((ROOT / "rules").glob("**/*.rules"))
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def plain(value: object) -> object:
@@ -316,9 +316,58 @@ def test_refuses_a_file_that_does_not_parse() -> None:
     assert caught.value.diagnostics[0].span.path == "bad.rules"
 
 
+def test_hash_and_escaped_quotes_in_strings_next_to_comments() -> None:
+    text = ('rule r "R#1" { message "{x}# 不是注释" }  # 是注释\n'
+            'rule s "S" { message "a \\" # b" hint "c\\"d" }  # 真注释\n')
+    formatted = check_format(text)
+    assert comment_texts(formatted) == ["# 是注释", "# 真注释"]
+    assert '  message "a \\" # b"\n  hint "c\\"d"\n}  # 真注释\n' in formatted
+
+
+def test_byte_order_mark_is_refused_like_the_parser_does() -> None:
+    with pytest.raises(DslError):
+        format_source('\ufeffentity taian "泰安市" city\n')
+
+
 @pytest.mark.parametrize("path", RULE_FILES, ids=[str(p.relative_to(ROOT)) for p in RULE_FILES])
 def test_shipped_rule_files_round_trip(path: Path) -> None:
     check_format(path.read_text(encoding="utf-8"))
+
+
+SMALL_SOURCES = [DOC_EXAMPLE] + [text for text in (p.read_text("utf-8") for p in RULE_FILES) if len(text) < 4000]
+
+
+@st.composite
+def edited_files(draw: st.DrawFn) -> str:
+    """A reference file after a few line edits: deleted, duplicated, moved, joined, commented out."""
+    lines = draw(st.sampled_from(SMALL_SOURCES)).splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 5))):
+        index = draw(st.integers(0, len(lines) - 1))
+        edit = draw(st.integers(0, 4))
+        if edit == 0 and len(lines) > 1:
+            del lines[index]
+        elif edit == 1:
+            lines.insert(index, lines[index])
+        elif edit == 2:
+            lines.insert(draw(st.integers(0, len(lines))), lines.pop(index))
+        elif edit == 3:
+            lines[index] = lines[index].rstrip("\n") + " "
+        else:
+            lines.insert(index, f"{draw(st.sampled_from(['', '  ', '    ']))}# {draw(COMMENT_TEXT)}\n")
+    return "".join(lines)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edited_files())
+def test_edited_files(text: str) -> None:
+    """Whatever parses formats well; whatever does not is refused with a DslError and nothing else."""
+    try:
+        parse(text)
+    except DslError:
+        with pytest.raises(DslError):
+            format_source(text)
+        return
+    check_format(text)
 
 
 # ----------------------------------------------------------------------------- generated programs

@@ -664,3 +664,27 @@ def test_provenance_values_at_each_transition():
     assert by_period["2026-05"].values == {"ind_va": 4.0, "ind_va@taian": 3.9}
     assert by_period["2026-04"].thresholds == (5.0,)
     assert by_period["2026-04"].as_dict()["values"] == {"ind_va": 9.5, "ind_va@taian": 3.3}
+
+
+# ----------------------------------------------------------------------------- other functions
+
+
+def test_revision_rank_share_and_parent():
+    data = [{"indicator": "retail", "entity": "xintai", "period": "2026-03", "value": 100.0, "vintage": 1},
+            {"indicator": "retail", "entity": "xintai", "period": "2026-03", "value": 112.0, "vintage": 2}]
+    data += rows("retail", "taishan", {"2026-03": 50.0}) + rows("retail", "feicheng", {"2026-03": 60.0})
+    data += rows("retail", "ningyang", {"2026-03": 70.0}) + rows("retail", "taian", {"2026-03": 292.0})
+    report = evaluate("""
+    rule revised "修订幅度过大" { each county in taian when revision(retail) > 10 }
+    rule first "同级第一" { each county in taian when rank(retail) == 1 }
+    rule big "占全市比重过高" { each county in taian when share(retail) > 35 }
+    rule city_low "全市偏低" { each county in taian when retail@parent < 300 }
+    """, data)
+    # revision: 112 against the first vintage 100 → 12% > 10. rank: 112 > 70 > 60 > 50.
+    # share: 112 / 292 = 38.4% > 35; ningyang 70 / 292 = 24%. retail@parent = 292 for every county.
+    assert moves(report, "revised") == [("xintai", "2026-03", "inactive", "firing")]
+    assert moves(report, "first") == [("xintai", "2026-03", "inactive", "firing")]
+    assert moves(report, "big") == [("xintai", "2026-03", "inactive", "firing")]
+    assert {t.entity for t in report.transitions if t.rule == "city_low"} == {"taishan", "xintai", "feicheng",
+                                                                                "ningyang"}
+    assert transition(report, "city_low", "taishan", "2026-03").values == {"retail@parent": 292.0, "retail": 50.0}
