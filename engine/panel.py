@@ -84,6 +84,9 @@ def _validate_row(model: Model, row: Mapping[str, object], number: int) -> Obser
     period = _period(model, indicator, str(row["period"]))
     if isinstance(period, str):
         return RowError(number, "period", period)
+    ended = _after_end(model, entity, period)
+    if ended:
+        return RowError(number, "period", ended)
     value = _value(row["value"])
     if isinstance(value, str):
         return RowError(number, "value", value)
@@ -115,6 +118,18 @@ def _period(model: Model, indicator: str, text: str) -> Period | str:
     if ind.jan_feb == "merged" and period.sub == 1:
         return f"指标「{ind.name}」1–2月合并发布，没有1月数据：请填在{period.year}-02（1–2月合计）"
     return period
+
+
+def _after_end(model: Model, entity: str, period: Period) -> str | None:
+    """An entity that ended (`until`), such as a merged city, can have no data after its end."""
+    until = model.entities[entity].attrs.get("until")
+    if until is None:
+        return None
+    last = _parse_period(str(until))
+    after = period > last if last.freq == period.freq else period.year > last.year
+    if not after:
+        return None
+    return f"单位「{model.entities[entity].name}」截至{until}，此后不再存在，不能有{period}的数据"
 
 
 def _value(raw: object) -> float | str:
