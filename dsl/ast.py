@@ -124,12 +124,19 @@ class SeriesDef(Node):
     unit: str | None = None
 
 
+@dataclass(frozen=True)
+class TargetValue:
+    entity: str
+    value: float
+    span: Span = field(compare=False, repr=False)
+
+
 @dataclass
 class TargetDef(Node):
     indicator: str
     year: int
     growth: bool
-    values: tuple[tuple[str, float, Span], ...]
+    values: tuple[TargetValue, ...]
 
 
 @dataclass

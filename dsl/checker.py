@@ -265,8 +265,8 @@ class _Checker:
             ind = self.model.indicators[target.indicator]
             if not target.growth and ind.form in ("rate", "index"):
                 self.error(target.span, f"`{ind.id}` is a {ind.form}: its target must be a `growth` target")
-            for entity, _value, value_span in target.values:
-                self._entity_ref(value_span, entity)
+            for value in target.values:
+                self._entity_ref(value.span, value.entity)
 
     def _period(self, span: ast.Span, text: str, freq: str | None = None) -> bool:
         pattern = {"monthly": r"\d{4}-(0[1-9]|1[0-2])", "quarterly": r"\d{4}Q[1-4]", "annual": r"\d{4}"}

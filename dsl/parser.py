@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import sys
 from functools import cache
 from pathlib import Path
 
 from lark import Lark, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from dsl import ast
 from dsl.errors import Diagnostic, DslError, did_you_mean
@@ -15,7 +16,7 @@ from dsl.errors import Diagnostic, DslError, did_you_mean
 GRAMMAR = Path(__file__).with_name("taishan.lark")
 TOP_LEVEL = ("import", "entity", "indicator", "series", "target", "rule", "check", "test", "route",
              "inhibit", "dashboard")
-_ITEM_START = re.compile(r"^(?:" + "|".join(TOP_LEVEL) + r")\b", re.MULTILINE)
+_ITEM_START = re.compile(r"^[ \t]*(" + "|".join(TOP_LEVEL) + r")\b", re.MULTILINE)
 
 _TERMINAL_NAMES = {
     "NAME": "a name", "STRING": 'a string ("...")', "NUMBER": "a number", "PERIOD": "a period (2026-03, 2026Q1)",
@@ -37,6 +38,7 @@ def _lark() -> Lark:
         maybe_placeholders=True,
         strict=True,
         cache=str(cache_dir),
+        lexer_callbacks={"COMMENT": _COMMENTS.append},
     )
 
 
@@ -64,6 +66,14 @@ class _ToAst(Transformer):
         super().__init__()
         self.path = path
         self.line, self.column = line, column  # where the text starts in its file (message placeholders)
+
+    def whole(self, token) -> int:
+        """Counts, days and years are whole numbers of a sensible size."""
+        if "." in str(token) and not float(token).is_integer():
+            raise _BadNumber(self.sp(token), f"`{token}` must be a whole number")
+        if len(str(token).split(".")[0]) > 6:
+            raise _BadNumber(self.sp(token), f"number too large: `{str(token)[:12]}…`")
+        return int(float(token))
 
     def sp(self, meta) -> ast.Span:
         span = _span(self.path, meta)
@@ -95,7 +105,7 @@ class _ToAst(Transformer):
         return ("size", str(value))
 
     def attr_above_scale(self, meta, value):
-        return ("above_scale", int(float(value)))
+        return ("above_scale", self.whole(value))
 
     def attr_overlay(self, meta):
         return ("overlay", True)
@@ -138,19 +148,19 @@ class _ToAst(Transformer):
         return ("department", unquote(value), self.sp(meta))
 
     def attr_release(self, meta, day):
-        return ("release_day", int(float(day)), self.sp(day))
+        return ("release_day", self.whole(day), self.sp(day))
 
     def series_def(self, meta, id_, name, unit, expr):
         return ast.SeriesDef(self.sp(meta), str(id_), unquote(name), expr, unquote(unit) if unit else None)
 
     def target_def(self, meta, indicator, year, growth, *values):
-        return ast.TargetDef(self.sp(meta), str(indicator), int(float(year)), growth is not None, tuple(values))
+        return ast.TargetDef(self.sp(meta), str(indicator), self.whole(year), growth is not None, tuple(values))
 
     def target_value(self, meta, entity, value):
-        return (str(entity), _number(value), self.sp(meta))
+        return ast.TargetValue(str(entity), _number(value), self.sp(meta))
 
     def target_negative(self, meta, entity, value):
-        return (str(entity), -_number(value), self.sp(meta))
+        return ast.TargetValue(str(entity), -_number(value), self.sp(meta))
 
     # ---- rules
     def rule_def(self, meta, id_, title, *clauses):
@@ -186,14 +196,18 @@ class _ToAst(Transformer):
         return apply
 
     def for_clause(self, meta, count, of):
+        whole_count, whole_of = self.whole(count), self.whole(of) if of is not None else None
+
         def apply(node):
-            node.for_periods = int(float(count))
-            node.of_periods = int(float(of)) if of is not None else None
+            node.for_periods = whole_count
+            node.of_periods = whole_of
         return apply
 
     def keep_clause(self, meta, count):
+        whole_count = self.whole(count)
+
         def apply(node):
-            node.keep_periods = int(float(count))
+            node.keep_periods = whole_count
         return apply
 
     def recover_clause(self, meta, expr):
@@ -242,7 +256,7 @@ class _ToAst(Transformer):
         return apply
 
     def complete_clause(self, meta, names, last):
-        completeness = ast.Completeness(self.sp(meta), names, int(float(last)) if last else 3)
+        completeness = ast.Completeness(self.sp(meta), names, self.whole(last) if last else 3)
 
         def apply(node):
             node.completeness = completeness
@@ -418,7 +432,7 @@ class _ToAst(Transformer):
         return _setter("entities", sets)
 
     def window_clause(self, meta, count):
-        return _setter("window", int(float(count)))
+        return _setter("window", self.whole(count))
 
 
 def _setter(attribute: str, value):
@@ -459,27 +473,74 @@ def _keywords_of(expected: set[str]) -> list[str]:
     return words
 
 
-def _syntax_diagnostic(path: str, error: UnexpectedInput) -> Diagnostic:
+def _syntax_diagnostic(path: str, text: str, error: UnexpectedInput) -> Diagnostic:
     line, column = max(error.line, 1), max(error.column, 1)
     if isinstance(error, UnexpectedCharacters):
         char = error.char
         span = ast.Span(path, line, column, line, column + 1)
         hint = "strings use straight double quotes: \"...\"" if char in "“”'‘’" else None
         return Diagnostic(span, f"unexpected character `{char}`", hint)
-    expected = set(getattr(error, "expected", None) or getattr(error, "accepts", None) or ())
+    expected = _expected(error)
     if isinstance(error, UnexpectedEOF):
         return Diagnostic(ast.Span(path, line, column, line, column + 1),
                           f"unexpected end of file, expected {_describe_expected(expected)}")
     token = error.token
+    previous = _previous_word(text, _offset(text, line, column))
+    if previous is not None and error.token.type != "$END":
+        found = _misread_keyword(path, text, previous, expected)
+        if found is not None:
+            return found
     shown = "end of file" if token.type == "$END" else f"`{token}`"
-    end_col = column + max(len(str(token)), 1)
-    span = ast.Span(path, line, column, line, end_col)
+    span = ast.Span(path, line, column, line, column + max(len(str(token)), 1))
     suggestion = None
     if token.type == "NAME" or str(token).isidentifier():
         suggestion = did_you_mean(str(token), _keywords_of(expected))
     if suggestion is None and "RBRACE" in expected and token.type == "$END":
         suggestion = "a block is not closed: add `}`"
     return Diagnostic(span, f"unexpected {shown}, expected {_describe_expected(expected)}", suggestion)
+
+
+def _expected(error: UnexpectedInput) -> set[str]:
+    """Tokens that really fit here: simulate the parse rather than trust merged LALR lookaheads."""
+    parser = getattr(error, "interactive_parser", None)
+    if parser is not None:
+        try:
+            return set(parser.accepts())
+        except LarkError:
+            pass  # the plain lookahead set below is still a good answer
+    return set(getattr(error, "expected", None) or getattr(error, "accepts", None) or ())
+
+
+def _previous_word(text: str, position: int) -> tuple[str, int] | None:
+    """The identifier right before `position` (skipping blanks), with its offset."""
+    match = re.search(r"([^\W\d]\w*)\s*$", text[:position])
+    return (match.group(1), match.start(1)) if match else None
+
+
+def _misread_keyword(path: str, text: str, previous: tuple[str, int], expected: set[str]) -> Diagnostic | None:
+    """A keyword read as a name, or a misspelled clause keyword read as a name, is the real culprit."""
+    word, offset = previous
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    span = ast.Span(path, line, column, line, column + len(word))
+    starts_line = not text[text.rfind("\n", 0, offset) + 1:offset].strip()
+    if not starts_line:
+        return None
+    if word in TOP_LEVEL:
+        return Diagnostic(span, f"unexpected `{word}`: the item before it is incomplete",
+                          f"finish the previous item before this `{word}`")
+    if word in _all_keywords():
+        return None
+    suggestion = did_you_mean(word, _all_keywords())
+    if suggestion is None:
+        return None
+    return Diagnostic(span, f"unknown clause `{word}`", suggestion)
+
+
+@cache
+def _all_keywords() -> tuple[str, ...]:
+    return tuple(sorted({t.pattern.value for t in _lark().terminals
+                         if t.pattern.type == "str" and t.pattern.value.isidentifier()}))
 
 
 def _blank(text: str, start: int, end: int) -> str:
@@ -491,31 +552,40 @@ def _offset(text: str, line: int, column: int) -> int:
     return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
 
 
+class _BadNumber(Exception):
+    def __init__(self, span: ast.Span, text: str):
+        super().__init__(text)
+        self.span = span
+
+
+_COMMENTS: list = []  # filled by the lexer callback while one file is parsed
+
+
 def parse(text: str, path: str = "<string>") -> ast.RuleFile:
     """Parse one rule file. Raises DslError with every syntax error found."""
-    comments: list[ast.Comment] = []
+    text = text.removeprefix("\ufeff")  # a byte-order mark from Windows editors is not content
     diagnostics: list[Diagnostic] = []
     working = text
     for _ in range(len(text) + 1):
-        comments.clear()
+        _COMMENTS.clear()
         try:
             tree = _lark().parse(working, start="start")
             break
         except UnexpectedInput as error:
-            diagnostics.append(_syntax_diagnostic(path, error))
-            working = _skip_failed_item(working, error)
+            diagnostics.append(_syntax_diagnostic(path, working, error))
+            working = _skip_failed_item(working, error, diagnostics[-1])
     else:  # pragma: no cover - every round blanks at least one character
         raise DslError(diagnostics, {path: text})
-    for match in re.finditer(r"#[^\n]*", working):
-        if not _inside_string(working, match.start()):
-            line = working.count("\n", 0, match.start()) + 1
-            column = match.start() - (working.rfind("\n", 0, match.start()) + 1) + 1
-            comments.append(ast.Comment(line, column, match.group(0)))
+    comments = [ast.Comment(t.line, t.column, str(t)) for t in _COMMENTS]
     if diagnostics:
         raise DslError(diagnostics, {path: text})
     try:
         items = _ToAst(path).transform(tree)
-    except (RecursionError, VisitError):
+    except VisitError as error:
+        if isinstance(error.orig_exc, _BadNumber):
+            raise DslError([Diagnostic(error.orig_exc.span, str(error.orig_exc))], {path: text}) from None
+        items = None
+    except RecursionError:
         items = None
     too_deep = _too_deep(items) if items is not None else ast.Span.unknown(path)
     if too_deep is not None:
@@ -524,7 +594,10 @@ def parse(text: str, path: str = "<string>") -> ast.RuleFile:
     return ast.RuleFile(path, items, comments)
 
 
-MAX_DEPTH = 100
+# The checker and compiler walk expressions recursively, a few frames per level; a long flat sum of
+# enterprises is a legitimate, deep left-leaning tree.
+MAX_DEPTH = 600
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_DEPTH + 1000))
 
 
 def _too_deep(items: list) -> ast.Span | None:
@@ -559,15 +632,38 @@ def _depth(expr: ast.Expr) -> int:
     return deepest
 
 
-def _inside_string(text: str, position: int) -> bool:
-    line_start = text.rfind("\n", 0, position) + 1
-    return text.count('"', line_start, position) % 2 == 1
+def _item_starts(text: str) -> list[int]:
+    """Offsets of top-level keywords that begin a line at brace depth 0, outside strings and comments."""
+    depth_at: dict[int, int] = {}
+    depth, in_string, in_comment, escaped = 0, False, False, False
+    candidates = {m.start(1) for m in _ITEM_START.finditer(text)}
+    for offset, char in enumerate(text):
+        if offset in candidates:
+            depth_at[offset] = -1 if (in_string or in_comment) else depth
+        if in_comment:
+            in_comment = char != "\n"
+        elif in_string:
+            in_string = escaped or char != '"'
+            in_string = in_string and char != "\n"
+            escaped = char == "\\" and not escaped
+        elif char == "#":
+            in_comment = True
+        elif char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(0, depth - 1)
+    return sorted(o for o, d in depth_at.items() if d == 0)
 
 
-def _skip_failed_item(text: str, error: UnexpectedInput) -> str:
+def _skip_failed_item(text: str, error: UnexpectedInput, diagnostic: Diagnostic) -> str:
     """Blank out the item that failed, from its first keyword to the next top-level keyword."""
     position = _offset(text, max(error.line, 1), max(error.column, 1)) if error.line > 0 else len(text)
-    starts = [m.start() for m in _ITEM_START.finditer(text)]
+    if diagnostic.message.endswith("the item before it is incomplete"):
+        # The error surfaced inside the next, valid item: the failed item ends where the keyword starts.
+        position = _offset(text, diagnostic.span.line, diagnostic.span.column) - 1
+    starts = _item_starts(text)
     begin = max((s for s in starts if s <= position), default=0)
     following = [s for s in starts if s > position]
     end = following[0] if following else len(text)
@@ -585,7 +681,7 @@ def parse_expression(text: str, path: str, line: int, column: int) -> ast.Expr:
         tree = _lark().parse(text, start="expr")
         return _ToAst(path, line, column).transform(tree)
     except UnexpectedInput as error:
-        diagnostic = _syntax_diagnostic(path, error)
+        diagnostic = _syntax_diagnostic(path, text, error)
         shifted = ast.Span(path, line, column + diagnostic.span.column - 1, line,
                            column + diagnostic.span.end_column - 1)
         raise DslError([Diagnostic(shifted, diagnostic.message, diagnostic.suggestion)]) from None

@@ -43,61 +43,74 @@ def run_states(condition: np.ndarray, severity: np.ndarray, persistence: Persist
 def _run_active(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
                 recover: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     known = ~np.isnan(condition)
-    order = np.argsort(~known, axis=1, kind="stable")
-    packed = np.take_along_axis(np.where(known, condition, 0.0), order, axis=1) == 1.0
-    packed_severity = np.take_along_axis(severity, order, axis=1)
+    last_known = np.cumsum(known, axis=1, dtype=np.int32) - 1
+    slots = _slots(known, last_known)
+    packed = _pack(condition == 1.0, slots, known, False)
+    packed_severity = _pack(severity, slots, known, 0)
     persistent = _persistent(packed, persistence)
     # A firing alert stays firing while its condition holds (or the k-of-n count is still met). Once it
     # stops, `keep` more periods, and with `recover when` until the recover condition holds, end it.
-    alive = packed | persistent
-    positions = np.arange(packed.shape[1])
-    stopped_for = positions - np.maximum.accumulate(np.where(alive, positions, -1), axis=1)
+    positions = np.arange(packed.shape[1], dtype=np.int32)
+    stopped_for = positions - _last_true(packed | persistent)
     ends = stopped_for > persistence.keep_periods
     if recover is not None:
-        packed_recover = np.take_along_axis(np.nan_to_num(recover, nan=0.0), order, axis=1) == 1.0
-        ends &= packed_recover
+        ends &= _pack(recover == 1.0, slots, known, False)
     firing = _latch(persistent, ends)
-    states = np.where(firing, FIRING, np.where(packed, PENDING, INACTIVE)).astype(np.int8)
+    states = packed.astype(np.int8)  # PENDING where the condition holds
+    states[firing] = FIRING
     was_firing = np.zeros_like(firing)
     was_firing[:, 1:] = firing[:, :-1]
     states[was_firing & ~firing] = RESOLVED
     levels = _carry_severity(packed, packed_severity, firing)
-    return _spread(states, levels, known)
+    return _spread(states, levels, known, last_known)
+
+
+def _slots(known: np.ndarray, last_known: np.ndarray) -> np.ndarray:
+    """Flat positions that pack each row's known cells to its front, in order."""
+    row_starts = np.arange(known.shape[0], dtype=np.int64)[:, None] * known.shape[1]
+    return (row_starts + last_known)[known]
+
+
+def _pack(values: np.ndarray, slots: np.ndarray, known: np.ndarray, fill: object) -> np.ndarray:
+    packed = np.full(values.size, fill, dtype=values.dtype)
+    packed[slots] = values[known]
+    return packed.reshape(values.shape)
+
+
+def _last_true(flags: np.ndarray) -> np.ndarray:
+    """Per cell, the position of the latest true flag at or before it (-1 if none)."""
+    positions = np.arange(1, flags.shape[1] + 1, dtype=np.int32)
+    return np.maximum.accumulate(flags * positions, axis=1) - 1
 
 
 def _persistent(holds: np.ndarray, persistence: Persistence) -> np.ndarray:
     if persistence.of_periods is not None:
         return _window_count(holds, persistence.of_periods) >= persistence.for_periods
-    positions = np.arange(holds.shape[1])
-    last_break = np.maximum.accumulate(np.where(~holds, positions, -1), axis=1)
-    return (positions - last_break) >= persistence.for_periods
+    positions = np.arange(holds.shape[1], dtype=np.int32)
+    return (positions - _last_true(~holds)) >= persistence.for_periods
 
 
 def _window_count(flags: np.ndarray, width: int) -> np.ndarray:
-    total = np.cumsum(flags, axis=1)
-    shifted = np.zeros_like(total)
+    total = np.cumsum(flags, axis=1, dtype=np.int32)
     if width < flags.shape[1]:
-        shifted[:, width:] = total[:, :-width]
-    return total - shifted
+        total[:, width:] -= total[:, :-width].copy()
+    return total
 
 
 def _latch(set_flags: np.ndarray, reset_flags: np.ndarray) -> np.ndarray:
-    positions = np.arange(set_flags.shape[1])
-    last_set = np.maximum.accumulate(np.where(set_flags, positions, -1), axis=1)
-    last_reset = np.maximum.accumulate(np.where(reset_flags, positions, -1), axis=1)
-    return (last_set >= 0) & (last_set > last_reset)
+    last_set = _last_true(set_flags)
+    return (last_set >= 0) & (last_set > _last_true(reset_flags))
 
 
 def _carry_severity(holds: np.ndarray, severity: np.ndarray, firing: np.ndarray) -> np.ndarray:
     """A firing alert keeps the severity of the last period whose condition held."""
-    positions = np.arange(holds.shape[1])
-    last_hold = np.maximum.accumulate(np.where(holds, positions, 0), axis=1)
+    last_hold = np.maximum(_last_true(holds), 0)
     carried = np.take_along_axis(severity, last_hold, axis=1)
-    return np.where(firing, carried, 0).astype(np.int8)
+    return (carried * firing).astype(np.int8)
 
 
-def _spread(states: np.ndarray, levels: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    last_known = np.cumsum(known, axis=1) - 1
+def _spread(states: np.ndarray, levels: np.ndarray, known: np.ndarray,
+            last_known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     source = np.maximum(last_known, 0)
     full_states = np.take_along_axis(states, source, axis=1)
     full_levels = np.take_along_axis(levels, source, axis=1)
@@ -109,8 +122,9 @@ def _spread(states: np.ndarray, levels: np.ndarray, known: np.ndarray) -> tuple[
     return full_states, full_levels
 
 
-def transitions(states: np.ndarray, levels: np.ndarray, start: int = 0) -> list[tuple[int, int, int, int]]:
-    """(row, period, old state, new state) for each change from column `start` on.
+def transition_arrays(states: np.ndarray, levels: np.ndarray,
+                      start: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, periods, old states and new states of every change from column `start` on.
 
     A change of severity while firing counts as a transition (firing → firing), since it is news.
     resolved → inactive is bookkeeping and is not reported.
@@ -123,4 +137,10 @@ def transitions(states: np.ndarray, levels: np.ndarray, start: int = 0) -> list[
     changed &= ~((previous == RESOLVED) & (states == INACTIVE))
     changed[:, :start] = False
     rows, cols = np.nonzero(changed)
-    return [(int(r), int(c), int(previous[r, c]), int(states[r, c])) for r, c in zip(rows, cols, strict=True)]
+    return rows, cols, previous[rows, cols], states[rows, cols]
+
+
+def transitions(states: np.ndarray, levels: np.ndarray, start: int = 0) -> list[tuple[int, int, int, int]]:
+    """(row, period, old state, new state) for each change from column `start` on."""
+    rows, cols, olds, news = transition_arrays(states, levels, start)
+    return list(zip(rows.tolist(), cols.tolist(), olds.tolist(), news.tolist(), strict=True))

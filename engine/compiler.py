@@ -189,8 +189,8 @@ class _Builder:
         ind = self.plan.model.indicators[name]
         targets = {}
         for target in self.plan.model.targets_for(name):
-            for entity, value, _span in target.values:
-                targets[(entity, target.year)] = (value, target.growth)
+            for value in target.values:
+                targets[(value.entity, target.year)] = (value.value, target.growth)
         param = (name, ind.form, ind.jan_feb == "merged", tuple(sorted(targets.items())))
         if expr.function == "target":
             return self.add("target", (), param)

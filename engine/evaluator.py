@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsl.model import Model
 from engine import alerts
 from engine.compiler import FULL_HISTORY, Plan, RuleInstance
 from engine.operators import Frame, evaluate_node
@@ -186,17 +187,21 @@ class Engine:
 
     def _report(self, report: Report, inst: RuleInstance, state: InstanceState, frame: Frame,
                 cache: dict[int, np.ndarray], start: int, reason: str) -> None:
-        for row, period, old, new in alerts.transitions(state.states, state.levels, start):
-            self._add(report, inst, state, row, period, old, new, frame, cache, reason)
+        rows, cols, olds, news = alerts.transition_arrays(state.states, state.levels, start)
+        if len(rows):
+            # Gather the provenance now, while the node arrays exist; build objects only when read.
+            panel_rows, local = state.rows[rows], cols - frame.start
+            values = {label: np.asarray(cache[node], dtype=float)[panel_rows, local]
+                      for label, node in inst.values.items()}
+            source = np.where((news == alerts.RESOLVED) & (cols > 0), cols - 1, cols)
+            levels = state.levels[rows, source]
+            levels[levels == 0] = inst.severity
+            periods = self.panel.axes[inst.freq].periods
+            batch = _Batch(inst, rows, cols, olds, news, levels, values, reason)
+            report.defer(lambda: batch.build(self.plan.model, periods))
         if inst.kind == "check":
-            self._check_results(report, inst, state, frame)
-
-    def _check_results(self, report: Report, inst: RuleInstance, state: InstanceState, frame: Frame) -> None:
-        periods = frame.axis.periods
-        rows, cols = np.nonzero(~np.isnan(state.condition))
-        for row, col in zip(rows, cols, strict=True):
-            status = "violated" if state.condition[row, col] == 1 else "ok"
-            report.check_results.append(CheckResult(inst.id, inst.entities[row], str(periods[col]), status))
+            condition, periods = state.condition, frame.axis.periods
+            report.defer_checks(lambda: _check_results(inst, condition, periods))
 
     def _add(self, report: Report, inst: RuleInstance, state: InstanceState, row: int, column: int, old: int,
              new: int,
@@ -215,6 +220,45 @@ class Engine:
         ))
 
 _SEVERITY_NAMES = {1: "info", 2: "warning", 3: "critical"}
+
+
+@dataclass
+class _Batch:
+    """The transitions of one instance, as arrays."""
+
+    inst: RuleInstance
+    rows: np.ndarray
+    cols: np.ndarray
+    olds: np.ndarray
+    news: np.ndarray
+    levels: np.ndarray
+    values: dict[str, np.ndarray]
+    reason: str
+
+    def build(self, model: Model, periods: list) -> list[Transition]:
+        inst, built = self.inst, []
+        for i, (row, col, old, new) in enumerate(zip(self.rows.tolist(), self.cols.tolist(), self.olds.tolist(),
+                                                     self.news.tolist(), strict=True)):
+            entity, period = inst.entities[row], str(periods[col])
+            values = {label: _number(array[i]) for label, array in self.values.items()}
+            state = alerts.STATE_NAMES[new]
+            built.append(Transition(
+                rule=inst.id, kind=inst.kind, entity=entity, indicator=inst.indicator, period=period,
+                old=alerts.STATE_NAMES[old], new=state, severity=_SEVERITY_NAMES[int(self.levels[i])],
+                reason=self.reason, values=values, thresholds=inst.thresholds,
+                message=render_message(model, inst, entity, period, values, state)))
+        return built
+
+
+def _check_results(inst: RuleInstance, condition: np.ndarray, periods: list) -> list[CheckResult]:
+    rows, cols = np.nonzero(~np.isnan(condition))
+    return [CheckResult(inst.id, inst.entities[row], str(periods[col]),
+                        "violated" if condition[row, col] == 1 else "ok")
+            for row, col in zip(rows.tolist(), cols.tolist(), strict=True)]
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 def _severity_at(state: InstanceState, row: int, column: int, new: int, default: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,9 +47,32 @@ class CheckResult:
 
 @dataclass
 class Report:
+    """Findings of one evaluation. A full run over the whole history can find hundreds of thousands of
+    transitions: they are kept as arrays and become objects (with their messages) only when read."""
+
     panel: Panel | None = None
-    transitions: list[Transition] = field(default_factory=list)
-    check_results: list[CheckResult] = field(default_factory=list)
+    _transitions: list[Transition] = field(default_factory=list)
+    _check_results: list[CheckResult] = field(default_factory=list)
+    _deferred: list[Callable[[], Iterable[Transition]]] = field(default_factory=list)
+    _deferred_checks: list[Callable[[], Iterable[CheckResult]]] = field(default_factory=list)
+
+    def defer(self, build: Callable[[], Iterable[Transition]]) -> None:
+        self._deferred.append(build)
+
+    def defer_checks(self, build: Callable[[], Iterable[CheckResult]]) -> None:
+        self._deferred_checks.append(build)
+
+    @property
+    def transitions(self) -> list[Transition]:
+        while self._deferred:
+            self._transitions.extend(self._deferred.pop(0)())
+        return self._transitions
+
+    @property
+    def check_results(self) -> list[CheckResult]:
+        while self._deferred_checks:
+            self._check_results.extend(self._deferred_checks.pop(0)())
+        return self._check_results
 
     def state_history(self, rule: str, entity: str, indicator: str | None = None) -> dict[str, str]:
         """Period → state after each transition of one alert."""

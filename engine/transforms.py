@@ -226,15 +226,6 @@ def _nanmedian_last(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(n > 0, median, np.nan), n
 
 
-def _moments(w: np.ndarray, observed: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = np.where(observed, w, 0.0).sum(axis=-1) / n
-    squares = np.where(observed, (w - mean[..., None]) ** 2, 0.0).sum(axis=-1)
-    std = np.where(n >= 2, np.sqrt(squares / (n - 1)), np.nan)
-    # A constant window must give exactly 0, not rounding noise that a z-score would blow up.
-    constant = _extreme(w, observed, "min") == _extreme(w, observed, "max")
-    return mean, np.where(constant & (n >= 2), 0.0, std)
-
-
 def _extreme(w: np.ndarray, observed: np.ndarray, stat: str) -> np.ndarray:
     if stat == "min":
         return np.where(observed, w, np.inf).min(axis=-1)
@@ -243,10 +234,6 @@ def _extreme(w: np.ndarray, observed: np.ndarray, stat: str) -> np.ndarray:
 
 def _window_stat(w: np.ndarray, stat: str) -> np.ndarray:
     observed = ~np.isnan(w)
-    n = observed.sum(axis=-1)
-    if stat in ("mean", "std"):
-        mean, std = _moments(w, observed, n)
-        return mean if stat == "mean" else std
     if stat in ("min", "max"):
         return _extreme(w, observed, stat)
     median, _ = _nanmedian_last(w)
@@ -255,12 +242,45 @@ def _window_stat(w: np.ndarray, stat: str) -> np.ndarray:
     return _nanmedian_last(np.abs(w - median[..., None]))[0]
 
 
+def _trailing_sum(values: np.ndarray, k: int) -> np.ndarray:
+    total = np.cumsum(values, axis=-1)
+    total[..., k:] -= total[..., :-k].copy()
+    return total
+
+
+def _running_moments(arr: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, sample std and count over trailing windows of k, in O(cells) with prefix sums.
+
+    Windows are summed after centring each row on its own mean, which keeps the sum of squares
+    free of cancellation at economic magnitudes.
+    """
+    observed = ~np.isnan(arr)
+    counts = observed.sum(axis=-1, keepdims=True)
+    center = np.nansum(arr, axis=-1, keepdims=True) / np.maximum(counts, 1)
+    deviation = np.nan_to_num(arr - center, nan=0.0)
+    n = _trailing_sum(observed.astype(np.float64), k)
+    first = _trailing_sum(deviation, k)
+    second = _trailing_sum(deviation * deviation, k)
+    mean = first / n + center
+    variance = (second - first * first / n) / (n - 1)
+    # A constant window must give exactly 0, not rounding noise that a z-score would blow up.
+    variance[variance <= 1e-12 * (second / n)] = 0.0
+    std = np.sqrt(np.maximum(variance, 0.0))
+    std[n < 2] = np.nan
+    return mean, std, n
+
+
 @_quiet
 def rolling(x: np.ndarray, k: int, stat: str) -> np.ndarray:
     arr = _panel(x)
     k = _steps(k, stat, 1)
     if stat not in ROLLING_STATS:
         raise ValueError(f"未知的滚动统计「{stat}」：应为 {'、'.join(ROLLING_STATS)}")
+    if stat in ("mean", "std"):
+        mean, std, n = _running_moments(arr, k)
+        result = mean if stat == "mean" else std
+        result[n < _min_observed(k)] = np.nan
+        return result
     w = _windows(arr, k)
     n = np.count_nonzero(~np.isnan(w), axis=-1)
     return np.where(n >= _min_observed(k), _window_stat(w, stat), np.nan)
@@ -270,12 +290,11 @@ def rolling(x: np.ndarray, k: int, stat: str) -> np.ndarray:
 def zscore(x: np.ndarray, k: int) -> np.ndarray:
     arr = _panel(x)
     k = _steps(k, "zscore", 1)
-    w = _windows(lag(arr, 1), k)  # the window ends at t-1: t is judged against its own past
-    observed = ~np.isnan(w)
-    n = observed.sum(axis=-1)
-    mean, std = _moments(w, observed, n)
-    enough = (n >= _min_observed(k)) & (std > 0)
-    return np.where(enough, (arr - mean) / std, np.nan)
+    # The window ends at t-1: t is judged against its own past.
+    mean, std, n = _running_moments(lag(arr, 1), k)
+    result = (arr - mean) / std
+    result[(n < _min_observed(k)) | ~(std > 0)] = np.nan
+    return result
 
 
 def history(x: np.ndarray) -> np.ndarray:
@@ -321,15 +340,25 @@ def _group_starts(compact: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 def _group_median(values: np.ndarray, compact: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Median and count of observed values per (group, period), without a loop over groups."""
-    _, ordered = _sort_within_groups(values, compact)
-    starts = _group_starts(compact, n_groups)
-    n = np.add.reduceat((~np.isnan(ordered)).astype(np.intp), starts, axis=-1)
-    lo = starts + np.maximum((n - 1) // 2, 0)
-    hi = starts + n // 2
-    a = np.take_along_axis(ordered, lo, -1)
-    b = np.take_along_axis(ordered, hi, -1)
-    median = np.where(n > 0, np.where(lo == hi, a, a / 2 + b / 2), np.nan)
+    """Median and count of observed values per (group, period), without a loop over groups.
+
+    Each group's members are laid out in a NaN-padded (periods, groups, widest group) block, so one
+    short sort along the last axis orders every group at every period at once.
+    """
+    order = np.argsort(compact, kind="stable")
+    grouped = compact[order]
+    slot = np.arange(len(compact)) - _group_starts(compact, n_groups)[grouped]
+    width = int(np.bincount(compact, minlength=n_groups).max())
+    padded = np.full((values.shape[1], n_groups, width), np.nan)
+    padded[:, grouped, slot] = values[order].T
+    padded.sort(axis=-1)  # NaN sorts last
+    n = np.count_nonzero(~np.isnan(padded), axis=-1)
+    lo = np.maximum((n - 1) // 2, 0)[..., None]
+    hi = (n // 2)[..., None]
+    a = np.take_along_axis(padded, lo, -1)[..., 0]
+    b = np.take_along_axis(padded, hi, -1)[..., 0]
+    median = np.where(lo[..., 0] == hi[..., 0], a, a / 2 + b / 2)
+    median[n == 0] = np.nan
     return median.T, n.T
 
 

@@ -324,9 +324,15 @@ def test_hash_and_escaped_quotes_in_strings_next_to_comments() -> None:
     assert '  message "a \\" # b"\n  hint "c\\"d"\n}  # 真注释\n' in formatted
 
 
-def test_byte_order_mark_is_refused_like_the_parser_does() -> None:
-    with pytest.raises(DslError):
-        format_source('\ufeffentity taian "泰安市" city\n')
+def test_deep_and_long_expressions() -> None:
+    nested = 'series s "S" = ' + "abs(" * 90 + "x" + ")" * 90 + "\n"
+    assert check_format(nested.replace("(", "( ")) == nested
+    flat = 'series t "T" = ' + " + ".join(f"e{i}" for i in range(100)) + "\n"
+    assert check_format(flat.replace(" + ", "+")) == flat
+
+
+def test_byte_order_mark_is_dropped() -> None:
+    assert check_format('\ufeffentity  taian "泰安市" city\n') == 'entity taian "泰安市" city\n'
 
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=[str(p.relative_to(ROOT)) for p in RULE_FILES])

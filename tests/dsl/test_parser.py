@@ -9,7 +9,7 @@ import pytest
 
 from dsl import ast
 from dsl.errors import Diagnostic, DslError
-from dsl.parser import parse
+from dsl.parser import MAX_DEPTH, parse
 
 S = ast.Span.unknown()  # spans are excluded from equality
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,14 +126,14 @@ def test_series() -> None:
 
 
 def _target_values(target: ast.TargetDef) -> list[tuple[str, float]]:
-    return [(entity, value) for entity, value, _ in target.values]
+    return [(v.entity, v.value) for v in target.values]
 
 
 def test_growth_target_with_negative_values() -> None:
     target = one('target gdp 2026 growth { taian 6.0  xintai 6.5  laiwu -1.5  feicheng - 2 }')
     assert (target.indicator, target.year, target.growth) == ("gdp", 2026, True)
     assert _target_values(target) == [("taian", 6.0), ("xintai", 6.5), ("laiwu", -1.5), ("feicheng", -2.0)]
-    assert all(isinstance(span, ast.Span) and span.line == 1 for _, _, span in target.values)
+    assert all(isinstance(v.span, ast.Span) and v.span.line == 1 for v in target.values)
 
 
 def test_level_target() -> None:
@@ -392,20 +392,11 @@ def test_hash_inside_a_string_is_not_a_comment() -> None:
     assert [c.text for c in rule_file.comments] == ["# 是注释"]
 
 
-COMMENT_SCAN_BUG = (
-    "parser bug: comments are found with re.finditer(r'#[^\\n]*') + _inside_string, which counts every `\"` "
-    "on the line, escaped ones too; a match that starts inside a string is dropped together with the real "
-    "comment it swallowed (fix: collect comments with lexer_callbacks={'COMMENT': ...} or from the gaps between "
-    "tokens, as dsl/formatter.py does)")
-
-
-@pytest.mark.xfail(strict=True, reason=COMMENT_SCAN_BUG)
 def test_comment_after_a_string_holding_a_hash() -> None:
     rule_file = parse('rule r "R#1" { message "{x}# 不是注释" }  # 是注释')
     assert [c.text for c in rule_file.comments] == ["# 是注释"]
 
 
-@pytest.mark.xfail(strict=True, reason=COMMENT_SCAN_BUG)
 def test_hash_after_escaped_quote() -> None:
     rule_file = parse('rule r "R" { message "a \\" # b" }\nrule s "S" { message "c\\"d" }  # real\n')
     assert [c.text for c in rule_file.comments] == ["# real"]
@@ -514,73 +505,63 @@ def test_empty_and_comment_only_files() -> None:
 
 
 def test_deep_expression_is_a_dsl_error() -> None:
-    error = syntax_errors('series s "S" = ' + "(" * 300 + "-x" * 1 + ")" * 300 + " + " + "abs(" * 150 + "x" + ")" * 150)
-    assert "nested too deeply" in error.diagnostics[0].message
+    deep = MAX_DEPTH + 10
+    error = syntax_errors('series s "S" = ' + "(" * 300 + "x" + ")" * 300 + " + " + "abs(" * deep + "x" + ")" * deep)
+    (diagnostic,) = error.diagnostics
+    assert "nested too deeply" in diagnostic.message
+    assert (diagnostic.span.line, diagnostic.span.column) == (1, 16)
 
 
-# ----------------------------------------------------------------------------- known parser bugs
+def test_parentheses_do_not_count_as_nesting() -> None:
+    assert expr("(" * 2000 + "x" + ")" * 2000) == ref("x")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parser bug: error recovery restarts only at item keywords in column 1 (_ITEM_START is `^keyword`), "
-    "so in a file whose items are indented the first error blanks the rest and later errors are not "
-    "reported (fix: find item starts at brace depth 0 among the tokens, or allow leading whitespace)"))
+# ----------------------------------------------------------------------------- parser bugs: fixed, and open
+
+
 def test_three_errors_in_indented_items() -> None:
     error = syntax_errors('  rule a "A" { when x > }\n  rule b "B" { whn y }\n  rule c "C" { sevrity info }\n')
     assert [d.span.line for d in error.diagnostics] == [1, 2, 3]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parser bug: `entity b \"B\" county in` + newline + `entity c ...`: the contextual lexer reads the next "
-    "`entity` as the parent NAME, the error surfaces at `c` on the next (valid) line, and recovery blanks "
-    "that valid item and reports a spurious error there (fix: restart from the last item keyword the parser "
-    "actually consumed as an item start, e.g. tracked with lexer_callbacks, not the last regex match)"))
-def test_missing_parent_reports_one_error_on_its_line() -> None:
+def test_missing_parent_reports_one_error() -> None:
+    """The next `entity` is read as the missing parent name; the error says the item before it is incomplete
+    and the valid item after it gets no error of its own."""
     error = syntax_errors('entity a "A" city\nentity b "B" county in\nentity c "C" county in a\n')
-    assert [d.span.line for d in error.diagnostics] == [2]
+    (diagnostic,) = error.diagnostics
+    assert (diagnostic.span.line, diagnostic.span.column) == (3, 1)
+    assert "the item before it is incomplete" in diagnostic.message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parser bug: any VisitError from the transformer is reported as 'expression nested too deeply' at 1:1; "
-    "a 400-digit count (float -> inf -> int() raises OverflowError) should get a 'number too large' error "
-    "at the number (fix: catch VisitError separately and report error.orig_exc at the token's span)"))
 def test_huge_number_error_points_at_the_number() -> None:
     (diagnostic,) = syntax_errors('rule r "R" { for ' + "9" * 400 + " periods }").diagnostics
-    assert "nested" not in diagnostic.message
+    assert "nested" not in diagnostic.message and "too large" in diagnostic.message
     assert (diagnostic.span.line, diagnostic.span.column) == (1, 18)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parser limitation: MAX_DEPTH counts a flat left-associative chain as nesting, so a balance check "
-    "summing 101 enterprises is 'nested too deeply' (fix: count depth of parentheses/calls/unary only, "
-    "or fold same-operator chains, or make the checker/compiler walks iterative)"))
+@pytest.mark.parametrize("clause", ["for 2.5 periods", "keep 1.5 period"])
+def test_counts_are_whole_numbers(clause: str) -> None:
+    (diagnostic,) = syntax_errors(f'rule r "R" {{ {clause} }}').diagnostics
+    assert "whole number" in diagnostic.message
+    assert diagnostic.span.column == len('rule r "R" { ') + len(clause.split()[0]) + 2
+
+
 def test_long_flat_sum_parses() -> None:
     parts = " + ".join(f"e{i:04d}" for i in range(150))
     check = one(f'check c "C" {{ total = {parts} within 0.1% }}')
     assert check.balance is not None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "AST bug: TargetDef.values holds (entity, value, Span) tuples, so target equality depends on positions, "
-    "unlike every other node (fix: a TargetValue dataclass with `span: Span = field(compare=False)`)"))
 def test_target_equality_ignores_spans() -> None:
     assert one("target gdp 2026 { taian 1 }") == one("target gdp 2026 {\n  taian 1\n}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parser limitation: a check clause may start with an expression, so a misspelled keyword there is read "
-    "as a name and the error lands on the next token, with no suggestion (fix: when the unexpected token "
-    "follows a NAME that began a clause, try did_you_mean on that NAME against the clause keywords)"))
 def test_misspelled_check_keyword_gets_did_you_mean() -> None:
     (diagnostic,) = syntax_errors('check c "C" {\n  misisng fail\n}\n').diagnostics
     assert (diagnostic.span.line, diagnostic.span.column) == (2, 3)
     assert diagnostic.suggestion == "did you mean `missing`?"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parser bug: the expected list comes from the LALR state's lookaheads, merged across contexts, so after "
-    "`when x > 1` inside a rule it offers `)`, `=`, `chart`... (fix: use error.interactive_parser.accepts() "
-    "for UnexpectedToken, which simulates the parse and lists only tokens that really fit)"))
 def test_expected_list_only_has_tokens_that_fit() -> None:
     (diagnostic,) = syntax_errors('rule r "R" {\n  when x > 1\n  gaurd y > 2\n}').diagnostics
     assert diagnostic.suggestion == "did you mean `guard`?"
@@ -588,9 +569,5 @@ def test_expected_list_only_has_tokens_that_fit() -> None:
         assert impossible not in diagnostic.message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parser/loader limitation: a file saved with a UTF-8 byte-order mark (Windows Notepad) fails with "
-    "'unexpected character' at 1:1 pointing at an invisible character (fix: parse() skips a leading "
-    "\\ufeff, or the loader reads with encoding='utf-8-sig')"))
 def test_byte_order_mark_is_accepted() -> None:
     assert one('\ufeffentity taian "泰安市" city') == ast.EntityDef(S, "taian", "泰安市", "city", None, {})
