@@ -513,9 +513,8 @@ def make_panel(model: Model, data: Dataset) -> Panel:
     entities = list(model.entities)
     assert entities == data.tree.ids, "panel rows follow the entity definition order"
     values = {ind.id: data.block[k] for k, ind in enumerate(data.indicators)}
-    first = {name: array.copy() for name, array in values.items()}
     as_of = data.axis.last.end_date() + datetime.timedelta(days=20)
-    return Panel(model, entities, {"monthly": data.axis}, values, first, as_of)
+    return Panel(model, entities, {"monthly": data.axis}, values, {}, as_of)  # no revisions: no first vintages
 
 
 def rows_of(data: Dataset) -> list[dict[str, object]]:
@@ -619,17 +618,17 @@ def _peer_z(nb: Notebook, ind: str) -> pd.DataFrame:
 
 def _score(nb: Notebook, spec: RuleSpec, entity: str, peers: pd.DataFrame | None) -> pd.Series:
     """The quantity `abs(...)` is compared with, for the one-sided kinds."""
+    if spec.kind == "zscore":
+        return _zscore(nb.wide[spec.a][entity])
+    if spec.kind == "peer_z":
+        assert peers is not None
+        return peers[entity]
     g = _growth_series(nb, spec.a, entity)
     if spec.kind == "parent_gap":
         return g - _growth_series(nb, spec.a, nb.tree.parent[entity])
     if spec.kind == "province_gap":
         return g - _growth_series(nb, spec.a, nb.tree.province)
-    if spec.kind == "swing":
-        return g.diff(1)
-    if spec.kind == "zscore":
-        return _zscore(nb.wide[spec.a][entity])
-    assert peers is not None
-    return peers[entity]
+    return g.diff(1)  # swing
 
 
 def _either(left: pd.Series, right: pd.Series) -> pd.Series:
@@ -871,7 +870,7 @@ def measure_full(plan: Plan, panel: Panel, runs: int, seconds: float) -> tuple[d
     out: dict[str, Any] = {"instances": len(plan.instances), "budget_s": seconds,
                            "cells": sum(len(i.entities) for i in plan.instances) * panel.axes["monthly"].length,
                            "panel_mb": _panel_mb(panel), "max_rss_before_eval_mb": max_rss_mb()}
-    done, times, counts, current = None, [], {}, Engine(plan, panel)
+    done, times, current, report = None, [], Engine(plan, panel), None
     try:
         with budget(seconds):
             while len(times) < runs and sum(times) + (times[0] if times else 0) <= seconds:
@@ -882,13 +881,14 @@ def measure_full(plan: Plan, panel: Panel, runs: int, seconds: float) -> tuple[d
                 report = current.run()
                 times.append(time.perf_counter() - start)
                 done = current
-                counts = {"transitions": len(report.transitions), "check_results": len(report.check_results)}
     except OverBudget:
-        pass
+        report = None
     out["max_rss_after_eval_mb"] = max_rss_mb()
+    if report is not None:
+        out |= _read_findings(report)
     report = None
     if times:
-        out |= {"median_s": statistics.median(times), "all_s": times, **counts}
+        out |= {"median_s": statistics.median(times), "all_s": times}
     else:  # not even one run fitted: say how far it got
         finished = len(current.state) if current is not None else 0
         out |= {"median_s": None, "aborted_after_s": seconds, "instances_done": finished,
@@ -901,6 +901,13 @@ def measure_full(plan: Plan, panel: Panel, runs: int, seconds: float) -> tuple[d
     if times and statistics.median(times) < 10:
         out |= _traced_peak(plan, panel)
     return out, engine
+
+
+def _read_findings(report: Any) -> dict[str, Any]:
+    """Reading a full run's findings: the report may defer building them until they are read."""
+    start = time.perf_counter()
+    counts = {"transitions": len(report.transitions), "check_results": len(report.check_results)}
+    return counts | {"read_findings_s": time.perf_counter() - start, "max_rss_after_reading_mb": max_rss_mb()}
 
 
 def _panel_mb(panel: Panel) -> float:
@@ -930,7 +937,7 @@ def measure_updates(engine: Engine, data: Dataset, n: int, seed: int = 11) -> di
     out: dict[str, Any] = {}
     classes: dict[str, list[float]] = {}
     for label, period in (("latest", periods[-1]), ("mid_history", periods[len(periods) // 2])):
-        times, transitions, reruns = [], 0, 0
+        times, read, transitions, reruns = [], [], 0, 0
         for _ in range(n // 2):
             obs = _random_observation(data, period, rng)
             positions = engine.plan.by_indicator.get(obs.indicator, ())
@@ -938,10 +945,12 @@ def measure_updates(engine: Engine, data: Dataset, n: int, seed: int = 11) -> di
             start = time.perf_counter()
             report = engine.update([obs])
             times.append(time.perf_counter() - start)
-            transitions += len(report.transitions)
+            transitions += len(report.transitions)  # a service reads them to notify
+            read.append(time.perf_counter() - start)
             classes.setdefault(f"{label}, {_update_class(engine.plan, positions)}", []).append(times[-1] * 1e3)
         out[label] = {"median_ms": statistics.median(times) * 1e3, "p90_ms": float(np.percentile(times, 90)) * 1e3,
                       "max_ms": max(times) * 1e3, "n": len(times), "transitions": transitions,
+                      "median_with_reading_transitions_ms": statistics.median(read) * 1e3,
                       "instances_rerun_mean": reruns / len(times), "all_ms": [t * 1e3 for t in times]}
     out["median_ms"] = statistics.median(out["latest"]["all_ms"] + out["mid_history"]["all_ms"])
     out["by_class"] = {k: {"n": len(v), "median_ms": statistics.median(v)} for k, v in sorted(classes.items())}
@@ -1182,9 +1191,10 @@ def _full_rows(results: dict[str, Any]) -> list[Row]:
         rows = [("full evaluation", timing, "< 2 s", "MISSED")]
     else:
         rows = [("full evaluation", f"{full['median_s']:.2f} s ({len(full['all_s'])} runs)", "< 2 s",
-                 _ok(full["median_s"] < TARGETS["full_eval_s"])),
-                ("  transitions / check results built", f"{full['transitions']:,} / {full['check_results']:,}",
-                 "", "")]
+                 _ok(full["median_s"] < TARGETS["full_eval_s"]))]
+    if "read_findings_s" in full:
+        rows.append((f"  then reading {full['transitions']:,} transitions + {full['check_results']:,} check "
+                     "results", f"{full['read_findings_s']:.2f} s (1 run)", "", ""))
     rows += [
         ("  same, transition reporting off (1 run)", f"{results['updates']['consistency']['states_only_s']:.2f} s",
          "", ""),

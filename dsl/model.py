@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from dsl import ast
@@ -43,14 +44,25 @@ class Model:
 
     # ------------------------------------------------------------------ the entity tree
 
+    @functools.cached_property
+    def _children_index(self) -> dict[str, list[str]]:
+        # Built once, after every definition is collected: scopes ask for children many times.
+        index: dict[str, list[str]] = {}
+        for entity in self.entities.values():
+            if entity.parent is not None:
+                index.setdefault(entity.parent, []).append(entity.id)
+        return index
+
     def children(self, entity: str) -> list[str]:
-        return [e.id for e in self.entities.values() if e.parent == entity]
+        return list(self._children_index.get(entity, ()))
 
     def descendants(self, entity: str) -> list[str]:
         found: list[str] = []
         stack = self.children(entity)
         while stack:
             current = stack.pop(0)
+            if current in found or current == entity:
+                continue  # a cycle in `in`, which the checker reports
             found.append(current)
             stack.extend(self.children(current))
         return found

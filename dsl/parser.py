@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def _lark() -> Lark:
         maybe_placeholders=True,
         strict=True,
         cache=str(cache_dir),
-        lexer_callbacks={"COMMENT": _COMMENTS.append},
+        lexer_callbacks={"COMMENT": _collect_comment},
     )
 
 
@@ -558,7 +559,11 @@ class _BadNumber(Exception):
         self.span = span
 
 
-_COMMENTS: list = []  # filled by the lexer callback while one file is parsed
+_COMMENTS = threading.local()  # each thread's comments, filled by the lexer callback during a parse
+
+
+def _collect_comment(token) -> None:
+    _COMMENTS.found.append(token)
 
 
 def parse(text: str, path: str = "<string>") -> ast.RuleFile:
@@ -567,7 +572,7 @@ def parse(text: str, path: str = "<string>") -> ast.RuleFile:
     diagnostics: list[Diagnostic] = []
     working = text
     for _ in range(len(text) + 1):
-        _COMMENTS.clear()
+        _COMMENTS.found = []
         try:
             tree = _lark().parse(working, start="start")
             break
@@ -576,7 +581,7 @@ def parse(text: str, path: str = "<string>") -> ast.RuleFile:
             working = _skip_failed_item(working, error, diagnostics[-1])
     else:  # pragma: no cover - every round blanks at least one character
         raise DslError(diagnostics, {path: text})
-    comments = [ast.Comment(t.line, t.column, str(t)) for t in _COMMENTS]
+    comments = [ast.Comment(t.line, t.column, str(t)) for t in _COMMENTS.found]
     if diagnostics:
         raise DslError(diagnostics, {path: text})
     try:

@@ -37,6 +37,8 @@ class Engine:
         self.panel = panel
         self.state: dict[int, InstanceState] = {}
         self._needed = [self._closure(inst) for inst in plan.instances]
+        self._panel_rows = [np.array([panel.entity_index[e] for e in inst.entities], dtype=int)
+                            for inst in plan.instances]
 
     # ---------------------------------------------------------------- full evaluation
 
@@ -56,7 +58,7 @@ class Engine:
         for position in positions:
             inst = self.plan.instances[position]
             self._compute(self._needed[position], frame, cache)
-            state = self._states(inst, frame, cache, np.arange(len(inst.entities)))
+            state = self._states(position, frame, cache, np.arange(len(inst.entities)))
             self.state[position] = state
             self._report(report, inst, state, frame, cache, start=0, reason="")
             for node in self._needed[position]:
@@ -90,12 +92,16 @@ class Engine:
         unbounded = inst.lookback >= FULL_HISTORY or inst.recover is not None
         first = 0 if unbounded else max(0, column - inst.lookback)
         window = Axis(axis.freq, axis.start + first, axis.length - first)
-        frame = Frame(self.panel, window, first)
+        rows = self._affected_rows(inst, entities)
+        if not len(rows):
+            return
+        # A rule that reads no other entity's values needs only the changed entities' rows.
+        frame_rows = None if inst.cross_entity else self._panel_rows[position][rows]
+        frame = Frame(self.panel, window, first, frame_rows)
         cache: dict[int, np.ndarray] = {}
         self._compute(self._needed[position], frame, cache)
-        rows = self._affected_rows(inst, entities)
         old = self.state[position]
-        fresh = self._states(inst, frame, cache, rows, old, 0 if unbounded else column)
+        fresh = self._states(position, frame, cache, rows, old, 0 if unbounded else column)
         before_states, before_levels = old.states[rows].copy(), old.levels[rows].copy()
         old.states[rows], old.levels[rows] = fresh.states, fresh.levels
         old.condition[rows], old.severity[rows] = fresh.condition, fresh.severity
@@ -149,10 +155,12 @@ class Engine:
                 node = self.plan.nodes[node_id]
                 cache[node_id] = evaluate_node(frame, node, [cache[i] for i in node.inputs])
 
-    def _states(self, inst: RuleInstance, frame: Frame, cache: dict[int, np.ndarray], rows: np.ndarray,
+    def _states(self, position: int, frame: Frame, cache: dict[int, np.ndarray], rows: np.ndarray,
                 previous: InstanceState | None = None, keep: int = 0) -> InstanceState:
-        panel_rows = np.array([self.panel.entity_index[e] for e in inst.entities], dtype=int)[rows]
-        condition, severity = self._condition(inst, cache, panel_rows)
+        inst = self.plan.instances[position]
+        panel_rows = self._panel_rows[position][rows]
+        local_rows = panel_rows if frame.rows is None else np.arange(len(rows))
+        condition, severity = self._condition(inst, cache, local_rows)
         if previous is not None and keep > 0:
             # Columns before the change are unchanged, and inside the window they lack their own
             # lookback: take the stored condition for them and the fresh one from the change on.
@@ -161,7 +169,7 @@ class Engine:
             severity = np.concatenate([previous.severity[rows, :keep], severity[:, skip:]], axis=1)
         recover = None
         if inst.recover is not None:
-            recover = np.asarray(cache[inst.recover])[panel_rows]
+            recover = np.asarray(cache[inst.recover])[local_rows]
             # Instances with a recover clause are always recomputed from the first column.
         persistence = alerts.Persistence(inst.for_periods, inst.of_periods, inst.keep_periods)
         states, levels = alerts.run_states(condition, severity, persistence, recover)
@@ -207,7 +215,7 @@ class Engine:
              new: int,
              frame: Frame, cache: dict[int, np.ndarray], reason: str) -> None:
         entity = inst.entities[row]
-        panel_row = self.panel.entity_index[entity]
+        panel_row = frame.row_of(entity)
         local = column - frame.start
         values = {label: _cell(cache.get(node), panel_row, local) for label, node in inst.values.items()}
         period = self.panel.axes[inst.freq].periods[column]
@@ -274,8 +282,8 @@ def _any(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return result
 
 
-def _cell(array: np.ndarray | None, row: int, column: int) -> float | None:
-    if array is None or column < 0 or column >= np.shape(array)[-1]:
+def _cell(array: np.ndarray | None, row: int | None, column: int) -> float | None:
+    if array is None or row is None or column < 0 or column >= np.shape(array)[-1]:
         return None
     value = float(np.asarray(array)[row, column])
     return None if np.isnan(value) else value

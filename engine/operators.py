@@ -15,18 +15,30 @@ from engine.periods import Axis, Period
 
 @dataclass
 class Frame:
-    """What one evaluation sees: the panel, and a window of columns on one frequency's axis."""
+    """What one evaluation sees: the panel, a window of columns on one frequency's axis, and
+    optionally only some entities' rows (for rules that never read another entity's values)."""
 
     panel: Panel
     axis: Axis
     start: int  # first column of the window on the panel's axis
+    rows: np.ndarray | None = None  # panel rows, in this order; None: every row
 
     def columns(self, array: np.ndarray) -> np.ndarray:
-        return array[:, self.start:self.start + self.axis.length]
+        window = array[:, self.start:self.start + self.axis.length]
+        return window if self.rows is None else window[self.rows]
 
     @property
     def shape(self) -> tuple[int, int]:
-        return (len(self.panel.entities), self.axis.length)
+        count = len(self.panel.entities) if self.rows is None else len(self.rows)
+        return (count, self.axis.length)
+
+    def row_of(self, entity: str) -> int | None:
+        """The row an entity has in this frame's arrays, if it is in the frame."""
+        row = self.panel.entity_index.get(entity)
+        if row is None or self.rows is None:
+            return row
+        found = np.flatnonzero(self.rows == row)
+        return int(found[0]) if len(found) else None
 
 
 Operator = Callable[[Frame, Node, list[np.ndarray]], np.ndarray]
@@ -61,7 +73,7 @@ def _load(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
 @operator("first")
 def _first(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
     found = frame.panel.first.get(node.param)
-    return frame.columns(found) if found is not None else full(frame, np.nan)
+    return frame.columns(found if found is not None else frame.panel.array(node.param))
 
 
 @operator("const")
@@ -291,7 +303,7 @@ def _target_matrix(frame: Frame, param: tuple, want_growth: bool | None) -> np.n
     years = frame.axis.years
     out = np.full(frame.shape, np.nan)
     for (entity, year), (value, growth) in targets:
-        row = frame.panel.entity_index.get(entity)
+        row = frame.row_of(entity)
         if row is not None and (want_growth is None or growth == want_growth):
             out[row, years == year] = value
     return out
@@ -359,7 +371,7 @@ def _missing(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
         late = np.where(window[None, :], np.isnan(values).astype(float), np.nan)
         out = np.fmax(out, late)
     for entity, last in until:
-        row = frame.panel.entity_index.get(entity)
+        row = frame.row_of(entity)
         if row is not None:
             limit = Period.parse(last)
             out[row, [p.year > limit.year if limit.freq != p.freq else p > limit for p in periods]] = np.nan

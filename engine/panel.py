@@ -162,7 +162,7 @@ class Panel:
     entities: list[str]
     axes: dict[str, Axis]
     values: dict[str, np.ndarray]
-    first: dict[str, np.ndarray]  # first published vintage, for revision()
+    first: dict[str, np.ndarray]  # first published vintage, for revision(); only indicators with revisions
     as_of: datetime.date
     entity_index: dict[str, int] = field(init=False)
     parents: np.ndarray = field(init=False)
@@ -192,14 +192,19 @@ class Panel:
         """Store one observation; returns the value it replaced. The period must be on the axis."""
         ind = self.model.indicators[observation.indicator]
         axis = self.axes[ind.frequency]
-        if observation.indicator not in self.values:
-            self.values[observation.indicator] = np.full((len(self.entities), axis.length), np.nan)
-            self.first[observation.indicator] = np.full((len(self.entities), axis.length), np.nan)
+        name = observation.indicator
+        if name not in self.values:
+            self.values[name] = np.full((len(self.entities), axis.length), np.nan)
         row, col = self.entity_index[observation.entity], axis.index(observation.period)
-        old = self.values[observation.indicator][row, col]
-        self.values[observation.indicator][row, col] = observation.value
-        if np.isnan(self.first[observation.indicator][row, col]):
-            self.first[observation.indicator][row, col] = observation.value
+        values = self.values[name]
+        old = values[row, col]
+        first = self.first.get(name)
+        if first is None and not np.isnan(old) and old != observation.value:
+            # Until an indicator's first revision its first vintage is its latest: copy only then.
+            first = self.first[name] = values.copy()
+        if first is not None and np.isnan(first[row, col]):
+            first[row, col] = observation.value
+        values[row, col] = observation.value
         return None if np.isnan(old) else float(old)
 
     def covers(self, observation: Observation) -> bool:
