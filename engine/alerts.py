@@ -46,23 +46,28 @@ def _run_active(condition: np.ndarray, severity: np.ndarray, persistence: Persis
     last_known = np.cumsum(known, axis=1, dtype=np.int32) - 1
     slots = _slots(known, last_known)
     packed = _pack(condition == 1.0, slots, known, False)
-    packed_severity = _pack(severity, slots, known, 0)
     persistent = _persistent(packed, persistence)
-    # A firing alert stays firing while its condition holds (or the k-of-n count is still met). Once it
-    # stops, `keep` more periods, and with `recover when` until the recover condition holds, end it.
-    positions = np.arange(packed.shape[1], dtype=np.int32)
-    stopped_for = positions - _last_true(packed | persistent)
-    ends = stopped_for > persistence.keep_periods
-    if recover is not None:
-        ends &= _pack(recover == 1.0, slots, known, False)
-    firing = _latch(persistent, ends)
+    if persistence.of_periods is None and persistence.keep_periods == 0 and recover is None:
+        firing = persistent  # `for n` alone: firing exactly while the run of holds is long enough
+    else:
+        # A firing alert stays firing while its condition holds (or the k-of-n count is still met). Once
+        # it stops, `keep` more periods, and with `recover when` until the recover condition holds, end it.
+        positions = np.arange(packed.shape[1], dtype=np.int32)
+        stopped_for = positions - _last_true(packed | persistent)
+        ends = stopped_for > persistence.keep_periods
+        if recover is not None:
+            ends &= _pack(recover == 1.0, slots, known, False)
+        firing = _latch(persistent, ends)
     states = packed.astype(np.int8)  # PENDING where the condition holds
     states[firing] = FIRING
     was_firing = np.zeros_like(firing)
     was_firing[:, 1:] = firing[:, :-1]
     states[was_firing & ~firing] = RESOLVED
-    levels = _carry_severity(packed, packed_severity, firing)
-    return _spread(states, levels, known, last_known)
+    if severity.min() == severity.max():  # one severity everywhere: nothing to carry or spread
+        full_states = _spread(states, known, last_known)
+        return full_states, ((full_states == FIRING) * severity.flat[0]).astype(np.int8)
+    levels = _carry_severity(packed, _pack(severity, slots, known, 0), firing)
+    return _spread(states, known, last_known), _spread(levels, known, last_known, resolved=False)
 
 
 def _slots(known: np.ndarray, last_known: np.ndarray) -> np.ndarray:
@@ -109,17 +114,14 @@ def _carry_severity(holds: np.ndarray, severity: np.ndarray, firing: np.ndarray)
     return (carried * firing).astype(np.int8)
 
 
-def _spread(states: np.ndarray, levels: np.ndarray, known: np.ndarray,
-            last_known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    source = np.maximum(last_known, 0)
-    full_states = np.take_along_axis(states, source, axis=1)
-    full_levels = np.take_along_axis(levels, source, axis=1)
-    before_any = last_known < 0
-    full_states[before_any] = INACTIVE
-    full_levels[before_any] = 0
-    # A resolution happens once, in its own period; unknown periods after it are plain inactive.
-    full_states[~known & (full_states == RESOLVED)] = INACTIVE
-    return full_states, full_levels
+def _spread(packed: np.ndarray, known: np.ndarray, last_known: np.ndarray, resolved: bool = True) -> np.ndarray:
+    """Back from packed rows to periods: an unknown period repeats the state of the last known one."""
+    full = np.take_along_axis(packed, np.maximum(last_known, 0), axis=1)
+    full[last_known < 0] = INACTIVE
+    if resolved:
+        # A resolution happens once, in its own period; unknown periods after it are plain inactive.
+        full[~known & (full == RESOLVED)] = INACTIVE
+    return full
 
 
 def transition_arrays(states: np.ndarray, levels: np.ndarray,
