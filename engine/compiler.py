@@ -282,12 +282,15 @@ def _compile_check(builder: _Builder, check: ast.CheckDef) -> RuleInstance:
         condition = builder.add("missing", loads, (completeness.last_periods, releases, merged, until))
         values = {}
     level = SEVERITY_LEVEL[check.severity]
+    builder.strict = check.missing == "non_null"  # the message shows sums the way the check counts them
+    values |= _message_values(builder, check.message, check.message_span)
+    builder.strict = True
     return RuleInstance(
         id=check.id, kind="check", indicator=None, freq=builder.freq,
         entities=tuple(model.scope_entities(check.scope)), conditions=((condition, level),), guard=None,
         recover=None, for_periods=1, of_periods=None, keep_periods=0, severity=level,
         **_reach(builder.plan, [condition]),
-        values=values | _message_values(builder, check.message, check.message_span), definition=check,
+        values=values, definition=check,
     )
 
 

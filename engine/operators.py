@@ -106,8 +106,9 @@ def _binary(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     left, right = inputs
     op = node.param
     if op in _ARITH:
-        result = _ARITH[op](left, right)
-        return np.where(np.isinf(result), np.nan, result)
+        result = np.asarray(_ARITH[op](left, right), dtype=float)
+        result[np.isinf(result)] = np.nan  # a division by zero is a missing value, not a number
+        return result
     if op in _COMPARE:
         result = _COMPARE[op](left, right).astype(float)
         result[np.isnan(left) | np.isnan(right)] = np.nan
@@ -228,8 +229,9 @@ def _at(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
 
 def _parent_rows(frame: Frame, x: np.ndarray) -> np.ndarray:
     parents = frame.panel.parents
-    values = np.asarray(x)[np.maximum(parents, 0)]
-    return np.where((parents >= 0)[:, None], values, np.nan)
+    values = np.asarray(x, dtype=float)[np.maximum(parents, 0)]  # fancy indexing copies
+    values[parents < 0] = np.nan
+    return values
 
 
 @operator("at_parent")
@@ -240,7 +242,9 @@ def _at_parent(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray
 @operator("share")
 def _share(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     parent = _parent_rows(frame, inputs[0])
-    return np.where(parent != 0, inputs[0] / parent * 100, np.nan)
+    share = inputs[0] / parent * 100
+    share[parent == 0] = np.nan
+    return share
 
 
 @operator("peer_z")

@@ -91,8 +91,9 @@ def diff(x: np.ndarray, k: int) -> np.ndarray:
 
 @_quiet
 def _growth(current: np.ndarray, base: np.ndarray) -> np.ndarray:
-    # `base > 0` is False for NaN, so a missing base gives a missing growth too.
-    return np.where(base > 0, (current / base - 1.0) * 100.0, np.nan)
+    growth = (current / base - 1.0) * 100.0
+    growth[~(base > 0)] = np.nan  # `base > 0` is False for NaN: a missing base gives a missing growth
+    return growth
 
 
 # ---------------------------------------------------------------- year-to-date
@@ -375,7 +376,9 @@ def peer_robust_z(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
     mad, _ = _group_median(np.abs(values - center), compact, n_groups)
     scale = MAD_TO_SIGMA * mad[compact]
     usable = (n[compact] >= MIN_PEERS) & (scale > 0)
-    out[members] = np.where(usable, (values - center) / scale, np.nan)
+    z = (values - center) / scale
+    z[~usable] = np.nan
+    out[members] = z
     return out
 
 
