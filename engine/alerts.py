@@ -42,32 +42,51 @@ def run_states(condition: np.ndarray, severity: np.ndarray, persistence: Persist
 
 def _run_active(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
                 recover: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    if persistence.of_periods is None and persistence.keep_periods == 0 and recover is None:
+        return _run_consecutive(condition, severity, persistence.for_periods)
     known = ~np.isnan(condition)
     last_known = np.cumsum(known, axis=1, dtype=np.int32) - 1
     slots = _slots(known, last_known)
     packed = _pack(condition == 1.0, slots, known, False)
     persistent = _persistent(packed, persistence)
-    if persistence.of_periods is None and persistence.keep_periods == 0 and recover is None:
-        firing = persistent  # `for n` alone: firing exactly while the run of holds is long enough
-    else:
-        # A firing alert stays firing while its condition holds (or the k-of-n count is still met). Once
-        # it stops, `keep` more periods, and with `recover when` until the recover condition holds, end it.
-        positions = np.arange(packed.shape[1], dtype=np.int32)
-        stopped_for = positions - _last_true(packed | persistent)
-        ends = stopped_for > persistence.keep_periods
-        if recover is not None:
-            ends &= _pack(recover == 1.0, slots, known, False)
-        firing = _latch(persistent, ends)
-    states = packed.astype(np.int8)  # PENDING where the condition holds
-    states[firing] = FIRING
-    was_firing = np.zeros_like(firing)
-    was_firing[:, 1:] = firing[:, :-1]
-    states[was_firing & ~firing] = RESOLVED
+    # A firing alert stays firing while its condition holds (or the k-of-n count is still met). Once it
+    # stops, `keep` more periods, and with `recover when` until the recover condition holds, end it.
+    positions = np.arange(packed.shape[1], dtype=np.int32)
+    stopped_for = positions - _last_true(packed | persistent)
+    ends = stopped_for > persistence.keep_periods
+    if recover is not None:
+        ends &= _pack(recover == 1.0, slots, known, False)
+    firing = _latch(persistent, ends)
+    states = _assemble(packed, firing)
     if severity.min() == severity.max():  # one severity everywhere: nothing to carry or spread
         full_states = _spread(states, known, last_known)
         return full_states, ((full_states == FIRING) * severity.flat[0]).astype(np.int8)
     levels = _carry_severity(packed, _pack(severity, slots, known, 0), firing)
     return _spread(states, known, last_known), _spread(levels, known, last_known, resolved=False)
+
+
+def _run_consecutive(condition: np.ndarray, severity: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`for n periods` alone needs no packing: the holds counted since the last known non-hold stay
+    put through unknown periods, which is exactly "keep the state, do not count"."""
+    holds = condition == 1.0
+    total = np.cumsum(holds, axis=1, dtype=np.int32)
+    before = np.zeros((holds.shape[0], holds.shape[1] + 1), dtype=np.int32)
+    before[:, 1:] = total
+    run = total - np.take_along_axis(before, _last_true(condition == 0.0) + 1, axis=1)
+    firing = run >= n
+    states = _assemble(run > 0, firing)
+    if severity.min() == severity.max():
+        return states, (firing * severity.flat[0]).astype(np.int8)
+    return states, _carry_severity(holds, severity, firing)
+
+
+def _assemble(holding: np.ndarray, firing: np.ndarray) -> np.ndarray:
+    states = holding.astype(np.int8)  # PENDING where the condition holds
+    states[firing] = FIRING
+    was_firing = np.zeros_like(firing)
+    was_firing[:, 1:] = firing[:, :-1]
+    states[was_firing & ~firing] = RESOLVED
+    return states
 
 
 def _slots(known: np.ndarray, last_known: np.ndarray) -> np.ndarray:
