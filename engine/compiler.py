@@ -131,8 +131,12 @@ class _Builder:
         name = expr.function
         if name in ("lag", "diff", "mean", "std", "min", "max", "median", "mad", "zscore"):
             k = int(expr.args[1].value)  # type: ignore[attr-defined]
-            lookback = k if name != "zscore" else k + 1
-            return self.add(name, (self.expr(expr.args[0]),), k, lookback)
+            operand = self.expr(expr.args[0])
+            if name in ("mean", "std"):
+                # `mean(x, k)` and `std(x, k)` come from the same window sums: one node computes both.
+                moments = self.add("moments", (operand,), k, k)
+                return self.add(f"pick_{name}", (moments,), k)
+            return self.add(name, (operand,), k, k if name != "zscore" else k + 1)
         if name in ("yoy", "mom", "yoy2", "single", "ytd"):
             return self._period_transform(expr)
         if name in ("progress", "target"):

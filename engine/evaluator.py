@@ -177,6 +177,14 @@ class Engine:
 
     def _condition(self, inst: RuleInstance, cache: dict[int, np.ndarray],
                    rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(inst.conditions) == 1:
+            node, level = inst.conditions[0]
+            # One condition: its severity is the only one, and fancy indexing already copied the values.
+            combined = np.asarray(cache[node], dtype=float)[rows]
+            severity = np.full(combined.shape, level, dtype=np.int8)
+            if inst.guard is not None:
+                combined[np.asarray(cache[inst.guard])[rows] != 1] = np.nan
+            return combined, severity
         combined: np.ndarray | None = None
         severity: np.ndarray | None = None
         for node, level in inst.conditions:

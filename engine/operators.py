@@ -101,6 +101,13 @@ _COMPARE = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
 
 
+def _scalar(x: np.ndarray) -> np.ndarray | float:
+    """A constant arrives as a zero-stride view: numpy compares faster against the scalar itself."""
+    if x.ndim and not any(x.strides):
+        return float(x.flat[0])
+    return x
+
+
 @operator("bin")
 def _binary(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     left, right = inputs
@@ -110,10 +117,19 @@ def _binary(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
         result[np.isinf(result)] = np.nan  # a division by zero is a missing value, not a number
         return result
     if op in _COMPARE:
-        result = _COMPARE[op](left, right).astype(float)
-        result[np.isnan(left) | np.isnan(right)] = np.nan
-        return result
+        return _compare(frame, op, _scalar(left), _scalar(right))
     return _kleene(op, left, right)
+
+
+def _compare(frame: Frame, op: str, left: np.ndarray | float, right: np.ndarray | float) -> np.ndarray:
+    result = np.broadcast_to(_COMPARE[op](left, right), frame.shape).astype(float)
+    for operand in (left, right):
+        if isinstance(operand, float):
+            if np.isnan(operand):
+                result[:] = np.nan
+        else:
+            result[np.isnan(operand)] = np.nan
+    return result
 
 
 def _kleene(op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -190,7 +206,17 @@ def _diff(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     return transforms.diff(np.asarray(inputs[0], dtype=float), node.param)
 
 
-@operator("mean", "std", "min", "max", "median", "mad")
+@operator("moments")
+def _moments(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return np.stack(transforms.running_moments(np.asarray(inputs[0], dtype=float), node.param))
+
+
+@operator("pick_mean", "pick_std")
+def _pick_moment(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    return transforms.pick_moment(inputs[0], node.param, node.op.removeprefix("pick_"))
+
+
+@operator("min", "max", "median", "mad")
 def _rolling(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     return transforms.rolling(np.asarray(inputs[0], dtype=float), node.param, node.op)
 

@@ -249,7 +249,15 @@ def _trailing_sum(values: np.ndarray, k: int) -> np.ndarray:
     return total
 
 
-def _running_moments(arr: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pick_moment(moments: np.ndarray, k: int, stat: str) -> np.ndarray:
+    """Mean or std out of `running_moments` stacked, missing where the window has too few values."""
+    result = moments[0 if stat == "mean" else 1].copy()
+    result[moments[2] < _min_observed(k)] = np.nan
+    return result
+
+
+@_quiet
+def running_moments(arr: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, sample std and count over trailing windows of k, in O(cells) with prefix sums.
 
     Windows are summed after centring each row on its own mean, which keeps the sum of squares
@@ -278,10 +286,7 @@ def rolling(x: np.ndarray, k: int, stat: str) -> np.ndarray:
     if stat not in ROLLING_STATS:
         raise ValueError(f"未知的滚动统计「{stat}」：应为 {'、'.join(ROLLING_STATS)}")
     if stat in ("mean", "std"):
-        mean, std, n = _running_moments(arr, k)
-        result = mean if stat == "mean" else std
-        result[n < _min_observed(k)] = np.nan
-        return result
+        return pick_moment(np.stack(running_moments(arr, k)), k, stat)
     w = _windows(arr, k)
     n = np.count_nonzero(~np.isnan(w), axis=-1)
     return np.where(n >= _min_observed(k), _window_stat(w, stat), np.nan)
@@ -292,7 +297,7 @@ def zscore(x: np.ndarray, k: int) -> np.ndarray:
     arr = _panel(x)
     k = _steps(k, "zscore", 1)
     # The window ends at t-1: t is judged against its own past.
-    mean, std, n = _running_moments(lag(arr, 1), k)
+    mean, std, n = running_moments(lag(arr, 1), k)
     result = (arr - mean) / std
     result[(n < _min_observed(k)) | ~(std > 0)] = np.nan
     return result
