@@ -113,10 +113,9 @@ class Engine:
         return np.array([i for i, e in enumerate(inst.entities) if e in entities], dtype=int)
 
     def _report_changes(self, report: Report, inst: RuleInstance, state: InstanceState, rows: np.ndarray,
-                        before: np.ndarray,
-                        before_levels: np.ndarray, frame: Frame, cache: dict[int, np.ndarray], column: int,
-                        reason: str) -> None:
-        old_moves = set(_moves(before, before_levels, column))
+                        before: np.ndarray, before_levels: np.ndarray, frame: Frame, cache: dict[int, np.ndarray],
+                        column: int, reason: str) -> None:
+        old_moves = set(alerts.transitions(before, before_levels, column))
         resolved_rows: set[int] = set()
         for row_offset, period, old, new in alerts.transitions(state.states[rows], state.levels[rows], column):
             if (row_offset, period, old, new) in old_moves:
@@ -220,8 +219,7 @@ class Engine:
             report.defer_checks(lambda: _check_results(inst, condition, periods))
 
     def _add(self, report: Report, inst: RuleInstance, state: InstanceState, row: int, column: int, old: int,
-             new: int,
-             frame: Frame, cache: dict[int, np.ndarray], reason: str) -> None:
+             new: int, frame: Frame, cache: dict[int, np.ndarray], reason: str) -> None:
         entity = inst.entities[row]
         panel_row = frame.row_of(entity)
         local = column - frame.start
@@ -295,8 +293,4 @@ def _cell(array: np.ndarray | None, row: int | None, column: int) -> float | Non
         return None
     value = float(np.asarray(array)[row, column])
     return None if np.isnan(value) else value
-
-
-def _moves(states: np.ndarray, levels: np.ndarray, start: int) -> list[tuple[int, int, int, int]]:
-    return alerts.transitions(states, levels, start)
 
