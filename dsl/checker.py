@@ -34,7 +34,6 @@ class ExprType:
 
 
 NUM = ExprType("num")
-BOOL = ExprType("bool")
 PERCENT = "%"
 
 # name: (min args, max args, positions that must be integer literals)
@@ -49,7 +48,6 @@ FUNCTIONS: dict[str, tuple[int, int, tuple[int, ...]]] = {
     "history": (1, 1, ()), "revision": (1, 1, ()),
 }
 AGGREGATES = ("sum", "mean", "count", "min", "max")
-ROLLING = ("mean", "std", "min", "max", "median", "mad")
 MAX_WINDOW = 120
 
 

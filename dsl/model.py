@@ -22,7 +22,6 @@ SCOPE_KINDS: dict[str, tuple[str, ...]] = {
     "province": ("province",),
 }
 RELATIONS = ("children", "descendants", "subtree")
-SEVERITIES = ("info", "warning", "critical")
 
 
 @dataclass

@@ -266,7 +266,6 @@ class _ToAst(Transformer):
     def missing_clause(self, meta, mode):
         def apply(node):
             node.missing = str(mode)
-            node.attr_span = self.sp(mode)
         return apply
 
     def entity_sets(self, meta, *sets):

@@ -62,12 +62,6 @@ class Plan:
     node_inputs: list[frozenset[str]] = field(default_factory=list)  # per node
     node_cross: list[bool] = field(default_factory=list)  # per node
 
-    def instance(self, rule: str, indicator: str | None = None) -> RuleInstance:
-        for inst in self.instances:
-            if inst.id == rule and inst.indicator == indicator:
-                return inst
-        raise KeyError(rule)
-
 
 CROSS_ENTITY_OPS = ("at", "at_parent", "peer_z", "rank", "share", "agg", "agg_children")
 

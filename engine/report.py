@@ -42,7 +42,6 @@ class CheckResult:
     entity: str
     period: str
     status: str  # ok | violated
-    detail: str = ""
 
 
 @dataclass

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from dsl import ast
 from dsl.model import Model
 from engine import alerts
@@ -101,8 +99,3 @@ def _state_at(engine: Engine, position: int, entity: str, period_text: str) -> t
     names = {1: "info", 2: "warning", 3: "critical"}
     return alerts.STATE_NAMES[int(state.states[row, column])], names.get(level)
 
-
-def states_matrix(engine: Engine, rule: str) -> np.ndarray:
-    """The state matrix of a rule's first instance (for callers that inspect it whole)."""
-    position = next(i for i, inst in enumerate(engine.plan.instances) if inst.id == rule)
-    return engine.state[position].states
