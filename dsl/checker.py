@@ -52,20 +52,26 @@ MAX_WINDOW = 120
 
 
 class _Problems:
-    def __init__(self) -> None:
+    def __init__(self, broken: set[str] | None = None) -> None:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        self.broken = broken or set()
 
     def error(self, span: ast.Span, message: str, suggestion: str | None = None) -> None:
+        if message.startswith("unknown ") and message.split("`")[1:2] and message.split("`")[1] in self.broken:
+            return  # its definition has a syntax error, already reported
         self.errors.append(Diagnostic(span, message, suggestion))
 
     def warn(self, span: ast.Span, message: str, suggestion: str | None = None) -> None:
         self.warnings.append(Diagnostic(span, message, suggestion, severity="warning"))
 
 
-def check(files: list[ast.RuleFile], sources: dict[str, str] | None = None) -> Model:
-    """Check parsed files together (imports already resolved). Raises DslError with every problem."""
-    problems = _Problems()
+def check(files: list[ast.RuleFile], sources: dict[str, str] | None = None,
+          broken: set[str] | None = None) -> Model:
+    """Check parsed files together (imports already resolved). Raises DslError with every problem.
+
+    `broken` names items that failed to parse: references to them are not reported again."""
+    problems = _Problems(broken or set())
     model = Model(sources=dict(sources or {}))
     _collect(files, model, problems)
     checker = _Checker(model, problems)
@@ -324,7 +330,7 @@ class _Checker:
 
     def _fits(self, rule: ast.RuleDef, variable: str, indicator: str) -> bool:
         """Type-check quietly: a tagged rule skips the indicators its expressions do not suit."""
-        trial = _Problems()
+        trial = _Problems(self.problems.broken)
         saved, self.problems, self.binding = self.problems, trial, {variable: indicator}
         try:
             self._rule_exprs(rule)

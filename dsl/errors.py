@@ -59,6 +59,8 @@ class DslError(Exception):
     def __init__(self, diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None = None):
         self.diagnostics = sorted(diagnostics, key=lambda d: (d.span.path, d.span.line, d.span.column))
         self.sources = sources or {}
+        self.partial = None  # from the parser: the items of the file that did parse
+        self.broken_names: set[str] = set()  # names whose definitions failed to parse
         super().__init__(self.render())
 
     def render(self) -> str:

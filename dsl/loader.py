@@ -37,6 +37,7 @@ def load(paths: Iterable[str], reader: Reader = _read_utf8) -> Model:
     files: list[ast.RuleFile] = []
     sources: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
+    broken: set[str] = set()
     queue = [(os.path.normpath(p), None) for p in expand(paths)]
     while queue:
         path, importer = queue.pop(0)
@@ -50,7 +51,10 @@ def load(paths: Iterable[str], reader: Reader = _read_utf8) -> Model:
             parsed = parse(text, path)
         except DslError as error:
             diagnostics.extend(error.diagnostics)
-            continue
+            broken |= error.broken_names
+            if error.partial is None:
+                continue
+            parsed = error.partial
         files.append(parsed)
         for item in parsed.items:
             if isinstance(item, ast.Import):
@@ -58,9 +62,9 @@ def load(paths: Iterable[str], reader: Reader = _read_utf8) -> Model:
                 queue.append((target, item))
     if diagnostics:
         try:
-            check(files, sources)
+            check(files, sources, broken)
         except DslError as error:
-            diagnostics.extend(error.diagnostics)
+            diagnostics.extend(d for d in error.diagnostics if d not in diagnostics)
         raise DslError(diagnostics, sources)
     return check(files, sources)
 

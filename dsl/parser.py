@@ -569,6 +569,7 @@ def parse(text: str, path: str = "<string>") -> ast.RuleFile:
     """Parse one rule file. Raises DslError with every syntax error found."""
     text = text.removeprefix("\ufeff")  # a byte-order mark from Windows editors is not content
     diagnostics: list[Diagnostic] = []
+    broken: set[str] = set()  # names defined by items that failed to parse
     working = text
     for _ in range(len(text) + 1):
         _COMMENTS.found = []
@@ -577,12 +578,17 @@ def parse(text: str, path: str = "<string>") -> ast.RuleFile:
             break
         except UnexpectedInput as error:
             diagnostics.append(_syntax_diagnostic(path, working, error))
-            working = _skip_failed_item(working, error, diagnostics[-1])
+            working, failed = _skip_failed_item(working, error, diagnostics[-1])
+            broken.update(_FAILED_NAME.findall(failed))
     else:  # pragma: no cover - every round blanks at least one character
         raise DslError(diagnostics, {path: text})
     comments = [ast.Comment(t.line, t.column, str(t)) for t in _COMMENTS.found]
     if diagnostics:
-        raise DslError(diagnostics, {path: text})
+        # The items that did parse still get checked, so one pass reports their errors too.
+        error = DslError(diagnostics, {path: text})
+        error.partial = _partial(tree, path, comments)
+        error.broken_names = broken
+        raise error
     try:
         items = _ToAst(path).transform(tree)
     except VisitError as error:
@@ -596,6 +602,17 @@ def parse(text: str, path: str = "<string>") -> ast.RuleFile:
         raise DslError([Diagnostic(too_deep, f"expression nested too deeply (more than {MAX_DEPTH} levels)",
                                    "split it into named `series`")], {path: text})
     return ast.RuleFile(path, items, comments)
+
+
+_FAILED_NAME = re.compile(r"^\s*(?:entity|indicator|series|rule|check|route|dashboard)\s+([^\W\d]\w*)")
+
+
+def _partial(tree, path: str, comments: list[ast.Comment]) -> ast.RuleFile | None:
+    try:
+        items = _ToAst(path).transform(tree)
+    except (VisitError, RecursionError):
+        return None
+    return ast.RuleFile(path, items, comments) if _too_deep(items) is None else None
 
 
 # The checker and compiler walk expressions recursively, a few frames per level; a long flat sum of
@@ -661,8 +678,10 @@ def _item_starts(text: str) -> list[int]:
     return sorted(o for o, d in depth_at.items() if d == 0)
 
 
-def _skip_failed_item(text: str, error: UnexpectedInput, diagnostic: Diagnostic) -> str:
-    """Blank out the item that failed, from its first keyword to the next top-level keyword."""
+def _skip_failed_item(text: str, error: UnexpectedInput, diagnostic: Diagnostic) -> tuple[str, str]:
+    """Blank out the item that failed, from its first keyword to the next top-level keyword.
+
+    Returns the new text and the text that was blanked."""
     position = _offset(text, max(error.line, 1), max(error.column, 1)) if error.line > 0 else len(text)
     if diagnostic.message.endswith("the item before it is incomplete"):
         # The error surfaced inside the next, valid item: the failed item ends where the keyword starts.
@@ -674,8 +693,8 @@ def _skip_failed_item(text: str, error: UnexpectedInput, diagnostic: Diagnostic)
     if end <= begin:
         end = len(text)
     if not text[begin:end].strip():
-        return text[:begin]
-    return _blank(text, begin, end)
+        return text[:begin], ""
+    return _blank(text, begin, end), text[begin:end]
 
 
 @cache

@@ -492,3 +492,19 @@ def test_a_file_that_is_not_utf8(tmp_path):
     with pytest.raises(DslError) as caught:
         dsl.load([str(bad)])
     assert "is not UTF-8 text" in caught.value.diagnostics[0].message
+
+
+def test_syntax_and_name_errors_come_in_one_pass(tmp_path) -> None:
+    rules = tmp_path / "mixed.rules"
+    rules.write_text(
+        'entity taian "泰安市" city\n'
+        'indicator x "X" { unit "%" frequncy monthly form rate }\n'
+        'indicator y "Y" { unit "%" frequency monthly form rate }\n'
+        'rule a "A" { when x > 1 }\n'
+        'rule b "B" { when yy > 1 }\n'
+        'rule c "C" { when y > }\n', encoding="utf-8")
+    with pytest.raises(DslError) as caught:
+        dsl.load([str(rules)])
+    found = [(d.span.line, d.message.split(",")[0]) for d in caught.value.diagnostics]
+    # Two syntax errors and the unknown `yy`; `x` is not reported again: its definition is what failed.
+    assert found == [(2, "unexpected `frequncy`"), (5, "unknown indicator or series `yy`"), (6, "unexpected `}`")]
