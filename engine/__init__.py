@@ -16,8 +16,10 @@ __all__ = ["CheckResult", "DataError", "Engine", "Observation", "Plan", "Report"
 
 
 def run(model: Model, rows: Iterable[Mapping[str, object]], as_of: datetime.date | None = None,
-        plan: Plan | None = None) -> Report:
-    """Validate rows, build the panel and evaluate every rule and check over the whole history."""
-    observations = validate(model, rows)
+        plan: Plan | None = None, first_row: int = 1) -> Report:
+    """Validate rows, build the panel and evaluate every rule and check over the whole history.
+
+    `first_row` is the number the first row has in its file, so errors name the file's lines."""
+    observations = validate(model, rows, first_row=first_row)
     panel = build_panel(model, observations, as_of)
     return Engine(plan or compile_model(model), panel).run()

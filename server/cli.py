@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from dsl import DslError, Model, load
 from engine import DataError, Report, Transition, run
-from engine.compiler import compile_model
 from engine.report import SEVERITY_CHINESE, STATE_CHINESE
 from engine.ruletest import run_tests
 from server import table
@@ -123,17 +122,9 @@ def _test(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     model = load(args.rules)
     rows, first_row = read_rows(args.data)
-    report = _evaluate(model, rows, first_row, args.as_of)
+    report = run(model, rows, as_of=args.as_of, first_row=first_row)
     _print_report(model, report, args.json, args.all)
     return 0
-
-
-def _evaluate(model: Model, rows: list[dict[str, object]], first_row: int,
-              as_of: datetime.date | None) -> Report:
-    from engine.panel import validate
-
-    validate(model, rows, first_row=first_row)  # reports file line numbers; run() validates again cheaply
-    return run(model, rows, as_of=as_of, plan=compile_model(model))
 
 
 def _demo(args: argparse.Namespace) -> int:
