@@ -128,7 +128,8 @@ class _Checker:
         self.series_state: dict[str, str] = {}
         self.series_types: dict[str, ExprType] = {}
         self.binding: dict[str, str] = {}
-        self.frequencies: dict[str, str] = {}  # rule or check id -> the frequency it runs at
+        # (rule or check id, bound indicator or None) -> the frequency it runs at
+        self.frequencies: dict[tuple[str, str | None], str] = {}
 
     def run(self) -> None:
         self._entities()
@@ -277,6 +278,9 @@ class _Checker:
         if not any(re.fullmatch(p, text) for p in pattern.values()):
             self.error(span, f"`{text}` is not a period", "write 2026-03, 2026Q1 or 2026")
             return False
+        if not 1900 <= int(text[:4]) <= 2200:
+            self.error(span, f"`{text}` is outside the years 1900–2200")
+            return False
         if freq in pattern and not re.fullmatch(pattern[freq], text):
             self.error(span, f"`{text}` is not a {freq} period", f"a {freq} period looks like "
                        f"{ {'monthly': '2026-03', 'quarterly': '2026Q1', 'annual': '2026'}[freq] }")
@@ -352,7 +356,7 @@ class _Checker:
         if len(freqs) > 1:
             self.error(rule.span, f"rule `{rule.id}` mixes frequencies: {', '.join(sorted(freqs))}")
         elif freqs:
-            self.frequencies[rule.id] = freqs.pop()
+            self.frequencies[(rule.id, next(iter(self.binding.values()), None))] = freqs.pop()
         self._template(rule.message, rule.message_span)
 
     def _condition(self, expr: ast.Expr, clause: str) -> ExprType:
@@ -402,9 +406,13 @@ class _Checker:
         if check.balance is not None:
             self._balance(check.balance)
         if check.completeness is not None:
-            for name in check.completeness.indicators:
-                if self._indicator_ref(check.completeness.span, name):
-                    self.frequencies.setdefault(check.id, self.model.indicators[name].frequency)
+            freqs = {self.model.indicators[name].frequency for name in check.completeness.indicators
+                     if self._indicator_ref(check.completeness.span, name)}
+            if len(freqs) > 1:
+                self.error(check.completeness.span, f"`complete` mixes frequencies: {', '.join(sorted(freqs))}",
+                           "write one check per frequency")
+            elif freqs:
+                self.frequencies[(check.id, None)] = freqs.pop()
         self._template(check.message, check.message_span)
 
     def _balance(self, balance: ast.Balance) -> None:
@@ -412,7 +420,7 @@ class _Checker:
         freq = self._same_freq(balance.left, left, right)
         if freq and self.model.checks:
             owner = next(c.id for c in self.model.checks.values() if c.balance is balance)
-            self.frequencies[owner] = freq
+            self.frequencies[(owner, None)] = freq
         for side in (left, right):
             if side.kind != "num":
                 self.error(balance.span, "both sides of a balance must be numbers")
@@ -457,7 +465,9 @@ class _Checker:
             self.error(expect.span, f"unknown rule or check `{expect.rule}`",
                        did_you_mean(expect.rule, [*self.model.rules, *self.model.checks]))
         self._entity_ref(expect.span, expect.entity)
-        self._period(expect.span, expect.period, self.frequencies.get(expect.rule))
+        found = {f for (rule, bound), f in self.frequencies.items()
+                 if rule == expect.rule and (expect.indicator is None or bound in (None, expect.indicator))}
+        self._period(expect.span, expect.period, found.pop() if len(found) == 1 else None)
         if expect.indicator is not None:
             self._indicator_ref(expect.span, expect.indicator)
 
@@ -639,7 +649,7 @@ def _same_as_first(checker: _Checker, expr: ast.Call, args: list[ExprType]) -> E
 
 def _growth(checker: _Checker, expr: ast.Call, args: list[ExprType]) -> ExprType:
     arg = args[0]
-    if arg.form == "rate":
+    if arg.form == "rate" and expr.function != "yoy2":  # yoy2 of published growths is the 2021 measure
         checker.error(expr.span, f"`{expr.function}` of a `rate` indicator: it is already a published growth",
                       "use the indicator itself; rates must not be recomputed from levels")
     elif arg.form is None and expr.function != "yoy2":

@@ -205,7 +205,9 @@ class _Builder:
             return self.add("agg_children", (operand,), (expr.function, self.strict))
         members: list[str] = []
         for entity_set in expr.over or ():
-            members.extend(e for e in model.expand_set(entity_set, subtree_default=False) if e not in members)
+            # Functional zones overlap the counties: they never add up with them.
+            members.extend(e for e in model.expand_set(entity_set, subtree_default=False)
+                           if e not in members and not model.entities[e].attrs.get("overlay"))
         return self.add("agg", (operand,), (expr.function, tuple(members), self.strict))
 
 
@@ -252,14 +254,14 @@ def _compile_rule(builder: _Builder, rule: ast.RuleDef, indicator: str | None) -
     guard = builder.expr(rule.guard) if rule.guard is not None else None
     recover = builder.expr(rule.recover) if rule.recover is not None else None
     nodes = [n for n, _ in conditions] + [n for n in (guard, recover) if n is not None]
+    values = _provenance(builder, exprs) | _message_values(builder, rule.message, rule.message_span)
     return RuleInstance(
         id=rule.id, kind="rule", indicator=indicator, freq=builder.freq,
         entities=tuple(builder.plan.model.scope_entities(rule.scope)),
         conditions=conditions, guard=guard, recover=recover,
         for_periods=rule.for_periods, of_periods=rule.of_periods, keep_periods=rule.keep_periods,
-        severity=default, **_reach(builder.plan, nodes),
-        values=_provenance(builder, exprs) | _message_values(builder, rule.message, rule.message_span),
-        thresholds=_thresholds(exprs), definition=rule,
+        severity=default, **_reach(builder.plan, nodes + list(values.values())),
+        values=values, thresholds=_thresholds(exprs), definition=rule,
     )
 
 
@@ -287,7 +289,7 @@ def _compile_check(builder: _Builder, check: ast.CheckDef) -> RuleInstance:
         id=check.id, kind="check", indicator=None, freq=builder.freq,
         entities=tuple(model.scope_entities(check.scope)), conditions=((condition, level),), guard=None,
         recover=None, for_periods=1, of_periods=None, keep_periods=0, severity=level,
-        **_reach(builder.plan, [condition]),
+        **_reach(builder.plan, [condition, *values.values()]),
         values=values, definition=check,
     )
 

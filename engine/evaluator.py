@@ -116,23 +116,22 @@ class Engine:
                         before: np.ndarray, before_levels: np.ndarray, frame: Frame, cache: dict[int, np.ndarray],
                         column: int, reason: str) -> None:
         old_moves = set(alerts.transitions(before, before_levels, column))
-        resolved_rows: set[int] = set()
+        told: dict[int, int] = {}  # row -> the state the last reported transition left it in
         for row_offset, period, old, new in alerts.transitions(state.states[rows], state.levels[rows], column):
             if (row_offset, period, old, new) in old_moves:
                 continue
             why = reason if new == alerts.RESOLVED or old == alerts.FIRING else ""
-            if new == alerts.RESOLVED:
-                resolved_rows.add(row_offset)
+            told[row_offset] = new
             self._add(report, inst, state, int(rows[row_offset]), period, old, new, frame, cache, why)
         last = before.shape[1] - 1
         for row_offset in range(len(rows)):
-            # An alert raised in the revised period itself has no transition left in the new history:
-            # its receivers still see it firing, so resolve it explicitly.
-            was_firing = before[row_offset, last] == alerts.FIRING
-            if was_firing and state.states[rows[row_offset], last] == alerts.INACTIVE and \
-                    row_offset not in resolved_rows:
-                self._add(report, inst, state, int(rows[row_offset]), last, alerts.FIRING, alerts.RESOLVED, frame,
-                          cache, "revised")
+            # A revision can change the current state without leaving a transition in the new history
+            # (the period that raised or resolved an alert is itself revised): tell receivers directly.
+            was, now = int(before[row_offset, last]), int(state.states[rows[row_offset], last])
+            if was == now or told.get(row_offset) == now or (was, now) == (alerts.RESOLVED, alerts.INACTIVE):
+                continue
+            now = alerts.RESOLVED if (was, now) == (alerts.FIRING, alerts.INACTIVE) else now
+            self._add(report, inst, state, int(rows[row_offset]), last, was, now, frame, cache, "revised")
 
     # ---------------------------------------------------------------- shared steps
 
@@ -225,12 +224,13 @@ class Engine:
         local = column - frame.start
         values = {label: _cell(cache.get(node), panel_row, local) for label, node in inst.values.items()}
         period = self.panel.axes[inst.freq].periods[column]
+        severity = _SEVERITY_NAMES[_severity_at(state, row, column, new, inst.severity)]
         report.transitions.append(Transition(
             rule=inst.id, kind=inst.kind, entity=entity, indicator=inst.indicator, period=str(period),
-            old=alerts.STATE_NAMES[old], new=alerts.STATE_NAMES[new],
-            severity=_SEVERITY_NAMES[_severity_at(state, row, column, new, inst.severity)],
+            old=alerts.STATE_NAMES[old], new=alerts.STATE_NAMES[new], severity=severity,
             reason=reason, values=values, thresholds=inst.thresholds,
-            message=render_message(self.plan.model, inst, entity, str(period), values, alerts.STATE_NAMES[new]),
+            message=render_message(self.plan.model, inst, entity, str(period), values, alerts.STATE_NAMES[new],
+                                   severity),
         ))
 
 _SEVERITY_NAMES = {1: "info", 2: "warning", 3: "critical"}
@@ -260,7 +260,8 @@ class _Batch:
                 rule=inst.id, kind=inst.kind, entity=entity, indicator=inst.indicator, period=period,
                 old=alerts.STATE_NAMES[old], new=state, severity=_SEVERITY_NAMES[int(self.levels[i])],
                 reason=self.reason, values=values, thresholds=inst.thresholds,
-                message=render_message(model, inst, entity, period, values, state)))
+                message=render_message(model, inst, entity, period, values, state,
+                                       _SEVERITY_NAMES[int(self.levels[i])])))
         return built
 
 

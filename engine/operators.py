@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -292,12 +293,9 @@ def aggregate(function: str, rows: np.ndarray, strict: bool) -> np.ndarray:
     reducer = {"sum": np.nansum, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[function]
     if rows.shape[0] == 0:
         return np.full(rows.shape[1], np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = reducer(rows, axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = reducer(rows, axis=0)
     return np.where(missing, np.nan, result)
 
 
@@ -319,8 +317,14 @@ def _aggregate_children(frame: Frame, node: Node, inputs: list[np.ndarray]) -> n
     members = matrix.sum(axis=1)[:, None]
     if function == "count":
         return present
-    total = matrix @ np.where(observed, x, 0.0)
-    value = total if function == "sum" else np.where(present > 0, total / np.maximum(present, 1), np.nan)
+    if function in ("min", "max"):
+        spread = np.where((matrix > 0)[:, :, None], x[None, :, :], np.nan)  # parent × child × period
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a parent without observed children
+            value = (np.nanmin if function == "min" else np.nanmax)(spread, axis=1)
+    else:
+        total = matrix @ np.where(observed, x, 0.0)
+        value = total if function == "sum" else np.where(present > 0, total / np.maximum(present, 1), np.nan)
     missing = (present < members) if strict else (present == 0)
     return np.where(missing | (members == 0), np.nan, value)
 

@@ -87,13 +87,13 @@ class Report:
 
 
 def render_message(model: Model, inst: RuleInstance, entity: str, period: str,
-                   values: dict[str, float | None], state: str = "firing") -> str:
-    text = _render_template(model, inst, entity, period, values)
+                   values: dict[str, float | None], state: str = "firing", severity: str = "") -> str:
+    text = _render_template(model, inst, entity, period, values, severity or _severity_name(inst.severity))
     return f"【已恢复】{text}" if state == "resolved" else text
 
 
 def _render_template(model: Model, inst: RuleInstance, entity: str, period: str,
-                     values: dict[str, float | None]) -> str:
+                     values: dict[str, float | None], severity: str) -> str:
     definition = inst.definition
     template = getattr(definition, "message", None)
     title = getattr(definition, "title", inst.id)
@@ -102,7 +102,7 @@ def _render_template(model: Model, inst: RuleInstance, entity: str, period: str,
         "period": _chinese_period(period),
         "indicator": model.indicators[inst.indicator].name if inst.indicator in model.indicators else "",
         "rule": title,
-        "severity": SEVERITY_CHINESE.get(_severity_name(inst.severity), ""),
+        "severity": SEVERITY_CHINESE.get(severity, ""),
     }
     if not template:
         prefix = f"{names['entity']}{names['period']}"
@@ -116,8 +116,15 @@ def _render_template(model: Model, inst: RuleInstance, entity: str, period: str,
             out.append(names[field_name])
         else:
             value = values.get(field_name)
-            out.append("—" if value is None else format(value, spec or "g"))
+            out.append("—" if value is None else format(value, spec) if spec else _plain(value))
     return "".join(out)
+
+
+def _plain(value: float) -> str:
+    """A number as a bureau writes it: no exponent, at most two decimals."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _severity_name(level: int) -> str:
