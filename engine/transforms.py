@@ -177,8 +177,9 @@ def mom(x: np.ndarray, axis: Axis, form: str, jan_feb_merged: bool) -> np.ndarra
     _check_form(form, "mom")
     values = single_from_ytd(arr, axis, jan_feb_merged) if form == "ytd" else arr
     out = _growth(values, lag(values, 1))
-    if _is_merged(axis, jan_feb_merged):
-        # Feb is a two-month total and March's previous value is one: neither compares with one month.
+    if _is_merged(axis, jan_feb_merged) and form in ("ytd", "period"):
+        # A flow's Feb is a two-month total and March's previous value is one: neither compares with one
+        # month. A stock's or an index's Feb is a true end-of-February value, so only Feb (no Jan) is lost.
         out[..., (axis.subs == 2) | (axis.subs == 3)] = np.nan
     return out
 

@@ -128,3 +128,18 @@ def test_two_year_average_of_a_published_rate() -> None:
 def test_years_outside_the_calendar_are_checker_errors() -> None:
     with pytest.raises(DslError, match="outside the years"):
         load_text(REGIONS + 'entity laiwu "莱芜市" city in taian { until 1899 }')
+
+
+def test_month_on_month_of_a_merged_stock_in_march() -> None:
+    import numpy as np
+
+    from engine import transforms
+    from engine.periods import Axis
+
+    axis = Axis.between(Period.parse("2026-01"), Period.parse("2026-03"))
+    deposits = np.array([[np.nan, 200.0, 210.0]])  # no January balance is published
+    flows = np.array([[np.nan, 200.0, 310.0]])  # year to date: Feb is the 1–2月 total
+    # A balance at the end of February is a true month-end value: March 210 / 200 − 1 = 5%.
+    assert transforms.mom(deposits, axis, "stock", True)[0, 2] == pytest.approx(5.0)
+    # A flow's March (110) does not compare with a two-month total.
+    assert np.isnan(transforms.mom(flows, axis, "ytd", True)[0, 2])
