@@ -30,10 +30,12 @@ class Persistence:
 def run_states(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
                recover: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """States (int8) and firing severities (int8) for a matrix of conditions (1, 0 or NaN)."""
+    # Rows whose condition never holds stay inactive: most rows, most of the time.
+    active = np.flatnonzero((condition == 1).any(axis=1))
+    if len(active) and len(active) == len(condition):
+        return _run_active(condition, severity, persistence, recover)
     states = np.zeros(condition.shape, dtype=np.int8)
     levels = np.zeros(condition.shape, dtype=np.int8)
-    # Rows whose condition never holds stay inactive: most rows, most of the time.
-    active = np.nonzero((condition == 1).any(axis=1))[0]
     if len(active):
         sub_recover = recover[active] if recover is not None else None
         states[active], levels[active] = _run_active(condition[active], severity[active], persistence, sub_recover)
@@ -42,8 +44,8 @@ def run_states(condition: np.ndarray, severity: np.ndarray, persistence: Persist
 
 def _run_active(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
                 recover: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    if persistence.of_periods is None and persistence.keep_periods == 0 and recover is None:
-        return _run_consecutive(condition, severity, persistence.for_periods)
+    if persistence.of_periods is None:
+        return _run_consecutive(condition, severity, persistence, recover)
     known = ~np.isnan(condition)
     last_known = np.cumsum(known, axis=1, dtype=np.int32) - 1
     slots = _slots(known, last_known)
@@ -65,19 +67,35 @@ def _run_active(condition: np.ndarray, severity: np.ndarray, persistence: Persis
     return _spread(states, known, last_known), _spread(levels, known, last_known, resolved=False)
 
 
-def _run_consecutive(condition: np.ndarray, severity: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """`for n periods` alone needs no packing: the holds counted since the last known non-hold stay
-    put through unknown periods, which is exactly "keep the state, do not count"."""
+def _run_consecutive(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
+                     recover: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """`for n periods` (with `keep` or `recover`) needs no packing: counts taken since the last known
+    period that broke them stay put through unknown periods, which is exactly "keep the state, do not
+    count"; only known periods may end a firing alert."""
     holds = condition == 1.0
-    total = np.cumsum(holds, axis=1, dtype=np.int32)
-    before = np.zeros((holds.shape[0], holds.shape[1] + 1), dtype=np.int32)
-    before[:, 1:] = total
-    run = total - np.take_along_axis(before, _last_true(condition == 0.0) + 1, axis=1)
-    firing = run >= n
+    run = _count_since(holds, _last_true(condition == 0.0))
+    persistent = run >= persistence.for_periods
+    if persistence.keep_periods == 0 and recover is None:
+        firing = persistent
+    else:
+        known = ~np.isnan(condition)
+        stopped_for = _count_since(known, _last_true(holds | persistent))
+        ends = (stopped_for > persistence.keep_periods) & known
+        if recover is not None:
+            ends &= recover == 1.0
+        firing = _latch(persistent, ends)
     states = _assemble(run > 0, firing)
     if severity.min() == severity.max():
         return states, (firing * severity.flat[0]).astype(np.int8)
     return states, _carry_severity(holds, severity, firing)
+
+
+def _count_since(flags: np.ndarray, since: np.ndarray) -> np.ndarray:
+    """Per cell, how many flags are set after position `since` (-1: from the start) up to the cell."""
+    total = np.cumsum(flags, axis=1, dtype=np.int32)
+    before = np.zeros((flags.shape[0], flags.shape[1] + 1), dtype=np.int32)
+    before[:, 1:] = total
+    return total - np.take_along_axis(before, since + 1, axis=1)
 
 
 def _assemble(holding: np.ndarray, firing: np.ndarray) -> np.ndarray:
@@ -150,6 +168,8 @@ def transition_arrays(states: np.ndarray, levels: np.ndarray,
     A change of severity while firing counts as a transition (firing → firing), since it is news.
     resolved → inactive is bookkeeping and is not reported.
     """
+    moving = np.flatnonzero(states.any(axis=1))  # rows that are inactive throughout have no transitions
+    states, levels = states[moving], levels[moving]
     previous = np.zeros_like(states)
     previous[:, 1:] = states[:, :-1]
     previous_levels = np.zeros_like(levels)
@@ -158,7 +178,7 @@ def transition_arrays(states: np.ndarray, levels: np.ndarray,
     changed &= ~((previous == RESOLVED) & (states == INACTIVE))
     changed[:, :start] = False
     rows, cols = np.nonzero(changed)
-    return rows, cols, previous[rows, cols], states[rows, cols]
+    return moving[rows], cols, previous[rows, cols], states[rows, cols]
 
 
 def transitions(states: np.ndarray, levels: np.ndarray, start: int = 0) -> list[tuple[int, int, int, int]]:

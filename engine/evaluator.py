@@ -148,10 +148,11 @@ class Engine:
         return sorted(seen)  # nodes are created after their inputs, so id order is a topological order
 
     def _compute(self, nodes: list[int], frame: Frame, cache: dict[int, np.ndarray]) -> None:
-        for node_id in nodes:
-            if node_id not in cache:
-                node = self.plan.nodes[node_id]
-                cache[node_id] = evaluate_node(frame, node, [cache[i] for i in node.inputs])
+        with np.errstate(all="ignore"):
+            for node_id in nodes:
+                if node_id not in cache:
+                    node = self.plan.nodes[node_id]
+                    cache[node_id] = evaluate_node(frame, node, [cache[i] for i in node.inputs])
 
     def _states(self, position: int, frame: Frame, cache: dict[int, np.ndarray], rows: np.ndarray,
                 previous: InstanceState | None = None, keep: int = 0) -> InstanceState:

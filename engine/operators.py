@@ -55,8 +55,8 @@ def operator(*names: str) -> Callable[[Operator], Operator]:
 
 
 def evaluate_node(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        return OPERATORS[node.op](frame, node, inputs)
+    """Callers run inside `np.errstate(all="ignore")`: missing values and zero bases are data, not errors."""
+    return OPERATORS[node.op](frame, node, inputs)
 
 
 def full(frame: Frame, value: np.ndarray | float) -> np.ndarray:

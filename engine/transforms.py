@@ -168,7 +168,11 @@ def yoy(x: np.ndarray, axis: Axis, form: str) -> np.ndarray:
     _check_form(form, "yoy")
     if form == "index":
         return arr - 100.0
-    return _growth(arr, lag(arr, axis.per_year))
+    k = axis.per_year
+    out = np.full(arr.shape, np.nan)
+    if k < arr.shape[-1]:
+        out[..., k:] = _growth(arr[..., k:], arr[..., :-k])
+    return out
 
 
 @_quiet
