@@ -58,9 +58,12 @@ class _Problems:
         self.broken = broken or set()
 
     def error(self, span: ast.Span, message: str, suggestion: str | None = None) -> None:
-        if message.startswith("unknown ") and message.split("`")[1:2] and message.split("`")[1] in self.broken:
-            return  # its definition has a syntax error, already reported
         self.errors.append(Diagnostic(span, message, suggestion))
+
+    def unknown(self, span: ast.Span, what: str, name: str, candidates) -> None:
+        if name in self.broken:
+            return  # its definition has a syntax error, reported already
+        self.error(span, f"unknown {what} `{name}`", did_you_mean(name, candidates))
 
     def warn(self, span: ast.Span, message: str, suggestion: str | None = None) -> None:
         self.warnings.append(Diagnostic(span, message, suggestion, severity="warning"))
@@ -165,13 +168,13 @@ class _Checker:
     def _entity_ref(self, span: ast.Span, name: str, extra: tuple[str, ...] = ()) -> bool:
         if name in self.model.entities or name in extra:
             return True
-        self.error(span, f"unknown entity `{name}`", did_you_mean(name, [*self.model.entities, *extra]))
+        self.problems.unknown(span, "entity", name, [*self.model.entities, *extra])
         return False
 
     def _indicator_ref(self, span: ast.Span, name: str) -> bool:
         if name in self.model.indicators:
             return True
-        self.error(span, f"unknown indicator `{name}`", did_you_mean(name, self.model.indicators))
+        self.problems.unknown(span, "indicator", name, self.model.indicators)
         return False
 
     def _entity_sets(self, sets: tuple[ast.EntitySet, ...], relative_ok: bool = False) -> None:
@@ -462,8 +465,7 @@ class _Checker:
             if expect.state not in ("ok", "violated", "inactive", "firing", "resolved"):
                 self.error(expect.span, f"a check is `ok` or `violated`, not `{expect.state}`")
         else:
-            self.error(expect.span, f"unknown rule or check `{expect.rule}`",
-                       did_you_mean(expect.rule, [*self.model.rules, *self.model.checks]))
+            self.problems.unknown(expect.span, "rule or check", expect.rule, [*self.model.rules, *self.model.checks])
         self._entity_ref(expect.span, expect.entity)
         found = {f for (rule, bound), f in self.frequencies.items()
                  if rule == expect.rule and (expect.indicator is None or bound in (None, expect.indicator))}
@@ -479,8 +481,7 @@ class _Checker:
                 self._entity_sets(matcher.value)
             elif matcher.field_name == "rule" and matcher.value not in self.model.rules \
                     and matcher.value not in self.model.checks:
-                self.error(matcher.span, f"unknown rule `{matcher.value}`",
-                           did_you_mean(matcher.value, [*self.model.rules, *self.model.checks]))
+                self.problems.unknown(matcher.span, "rule", matcher.value, [*self.model.rules, *self.model.checks])
             elif matcher.field_name == "tag":
                 known = {t for i in self.model.indicators.values() for t in i.tags}
                 if matcher.value not in known:
@@ -498,7 +499,7 @@ class _Checker:
         self._choice(inhibit.span, "inhibition", inhibit.mode, ("hierarchy", "severity"))
         for name in inhibit.rules:
             if name not in self.model.rules and name not in self.model.checks:
-                self.error(inhibit.span, f"unknown rule `{name}`", did_you_mean(name, self.model.rules))
+                self.problems.unknown(inhibit.span, "rule", name, [*self.model.rules, *self.model.checks])
 
     def _dashboard(self, dashboard: ast.DashboardDef) -> None:
         seen: set[str] = set()
@@ -530,7 +531,7 @@ class _Checker:
         if name in self.model.series:
             return self._series_type(name, expr.span)
         candidates = [*self.model.indicators, *self.model.series, *self.binding]
-        self.error(expr.span, f"unknown indicator or series `{expr.name}`", did_you_mean(expr.name, candidates))
+        self.problems.unknown(expr.span, "indicator or series", expr.name, candidates)
         return NUM
 
     def _expr_at(self, expr: ast.At) -> ExprType:
