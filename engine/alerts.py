@@ -50,7 +50,8 @@ def _run_active(condition: np.ndarray, severity: np.ndarray, persistence: Persis
     last_known = np.cumsum(known, axis=1, dtype=np.int32) - 1
     slots = _slots(known, last_known)
     packed = _pack(condition == 1.0, slots, known, False)
-    persistent = _persistent(packed, persistence)
+    # `k of n` counts holds among the last n known periods: the reason this path packs them together.
+    persistent = _window_count(packed, persistence.of_periods) >= persistence.for_periods
     # A firing alert stays firing while its condition holds (or the k-of-n count is still met). Once it
     # stops, `keep` more periods, and with `recover when` until the recover condition holds, end it.
     positions = np.arange(packed.shape[1], dtype=np.int32)
@@ -123,13 +124,6 @@ def _last_true(flags: np.ndarray) -> np.ndarray:
     """Per cell, the position of the latest true flag at or before it (-1 if none)."""
     positions = np.arange(1, flags.shape[1] + 1, dtype=np.int32)
     return np.maximum.accumulate(flags * positions, axis=1) - 1
-
-
-def _persistent(holds: np.ndarray, persistence: Persistence) -> np.ndarray:
-    if persistence.of_periods is not None:
-        return _window_count(holds, persistence.of_periods) >= persistence.for_periods
-    positions = np.arange(holds.shape[1], dtype=np.int32)
-    return (positions - _last_true(~holds)) >= persistence.for_periods
 
 
 def _window_count(flags: np.ndarray, width: int) -> np.ndarray:

@@ -284,7 +284,7 @@ def _rank(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     return transforms.peer_rank(np.asarray(inputs[0], dtype=float), frame.panel.peer_groups)
 
 
-def aggregate(function: str, rows: np.ndarray, strict: bool) -> np.ndarray:
+def _aggregate_rows(function: str, rows: np.ndarray, strict: bool) -> np.ndarray:
     """Aggregate member rows per period. Strict: missing if any member is missing."""
     observed = (~np.isnan(rows)).sum(axis=0)
     if function == "count":
@@ -293,7 +293,7 @@ def aggregate(function: str, rows: np.ndarray, strict: bool) -> np.ndarray:
     reducer = {"sum": np.nansum, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[function]
     if rows.shape[0] == 0:
         return np.full(rows.shape[1], np.nan)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():  # a period where no member reported: nanmean warns, the result is NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         result = reducer(rows, axis=0)
     return np.where(missing, np.nan, result)
@@ -304,7 +304,7 @@ def _aggregate(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray
     function, members, strict = node.param
     index = [frame.panel.entity_index[m] for m in members]
     rows = np.asarray(inputs[0], dtype=float)[index] if index else np.empty((0, frame.shape[1]))
-    return np.broadcast_to(aggregate(function, rows, strict), frame.shape)
+    return np.broadcast_to(_aggregate_rows(function, rows, strict), frame.shape)
 
 
 @operator("agg_children")
