@@ -1,20 +1,27 @@
-"""The `taishan` command: check, fmt, test, eval and demo."""
+"""The `taishan` command: check, fmt, test, eval, demo, serve, import and db."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from dsl import DslError, Model, load
 from engine import DataError, Report, Transition, run
 from engine.report import SEVERITY_CHINESE, STATE_CHINESE
 from engine.ruletest import run_tests
 from server import table
+from server.config import Settings
 from server.dataio import read_rows, write_rows
+
+if TYPE_CHECKING:
+    from server.service import IngestResult
 
 DEFAULT_RULES = ["rules/taian"]
 
@@ -61,11 +68,22 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--as-of", type=datetime.date.fromisoformat, help="评估日期（默认今天）")
     evaluate.set_defaults(handler=_eval)
 
-    demo = commands.add_parser("demo", help="生成演示数据并评估")
+    demo = commands.add_parser("demo", help="生成演示数据，载入数据库并评估")
     demo.add_argument("--rules", nargs="+", default=DEFAULT_RULES, metavar="PATH")
     demo.add_argument("--seed", type=int, default=2026)
     demo.add_argument("--out", default="var/demo.csv", help="演示数据写到这里")
+    demo.add_argument("--db", default=None, help="数据库 URL（默认 TAISHAN_DB 或 sqlite://var/taishan.sqlite3）")
+    demo.add_argument("--offline", action="store_true", help="不写数据库，只离线评估并打印预警")
     demo.set_defaults(handler=_demo)
+
+    serve = commands.add_parser("serve", help="启动服务（API）")
+    serve.add_argument("--db", default=None, help="数据库 URL（TAISHAN_DB）")
+    serve.add_argument("--host", default=None, help="监听地址（TAISHAN_HOST，默认 127.0.0.1）")
+    serve.add_argument("--port", type=int, default=None, help="端口（TAISHAN_PORT，默认 8000）")
+    serve.add_argument("--workers", type=int, default=None, help="工作进程数（TAISHAN_WORKERS；SQLite 固定为 1）")
+    serve.add_argument("--rules", nargs="+", default=None, metavar="PATH",
+                       help="数据库中还没有规则集时载入的规则（TAISHAN_RULES）")
+    serve.set_defaults(handler=_serve)
     return parser
 
 
@@ -133,12 +151,58 @@ def _demo(args: argparse.Namespace) -> int:
     model = load(args.rules)
     rows = generate(seed=args.seed)
     write_rows(rows, args.out)
-    started = time.perf_counter()
-    report = run(model, rows)
-    elapsed = time.perf_counter() - started
-    _print_report(model, report, as_json=False, everything=False)
-    print(f"\n演示数据 {len(rows)} 条已写入 {args.out}；评估用时 {elapsed:.2f} 秒。")
-    print(f"离线评估：taishan eval --rules {' '.join(args.rules)} --data {args.out}")
+    if args.offline:
+        started = time.perf_counter()
+        report = run(model, rows)
+        elapsed = time.perf_counter() - started
+        _print_report(model, report, as_json=False, everything=False)
+        print(f"\n演示数据 {len(rows)} 条已写入 {args.out}；评估用时 {elapsed:.2f} 秒。")
+        print(f"离线评估：taishan eval --rules {' '.join(args.rules)} --data {args.out}")
+        return 0
+    settings = _settings(args)
+    result = asyncio.run(_load_demo(settings, rows))
+    print(f"演示数据 {len(rows)} 条：新增 {len(result.accepted)} 条，未变 {result.unchanged} 条，"
+          f"预警状态变化 {len(result.transitions)} 次；数据库 {settings.db}，用时 {result.seconds:.1f} 秒。")
+    return 0
+
+
+async def _load_demo(settings: Settings, rows: list[dict[str, object]]) -> IngestResult:
+    from server.service import Service
+    from server.store import close_store, open_store
+
+    await open_store(settings.db)
+    try:
+        service = Service(list(settings.rules), settings.horizon_months)
+        await service.start()
+        return await service.ingest(rows, source="demo", user="demo")
+    finally:
+        await close_store()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name) for name in ("db", "host", "port", "workers", "rules")
+                 if getattr(args, name, None) is not None}
+    if "rules" in overrides:
+        overrides["rules"] = tuple(overrides["rules"])
+    return replace(Settings(), **overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from server.api import create_app
+
+    settings = _settings(args)
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    app.prepare(host=settings.host, port=settings.port, workers=settings.effective_workers(),
+                access_log=settings.access_log, motd=False)
+    print(f"泰山经济运行监测服务：http://{settings.host}:{settings.port}/api/v1/openapi.json"
+          f"（数据库 {settings.db}，{settings.effective_workers()} 个工作进程）", flush=True)
+    Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 

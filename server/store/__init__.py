@@ -1,0 +1,63 @@
+"""The store: Tortoise ORM on SQLite (the embedded default), PostgreSQL or MariaDB.
+
+`open_store` connects and brings the schema up to date with Tortoise's own migrations, so a fresh database
+and an upgraded one end the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.connection import get_connection
+from tortoise.migrations.executor import MigrationExecutor
+
+from server.store.models import StoreLock
+
+MODELS = "server.store.models"
+MIGRATIONS = "server.store.migrations"
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": _with_defaults(url)},
+        "apps": {"models": {"models": [MODELS], "migrations": MIGRATIONS, "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "Asia/Shanghai",
+    }
+
+
+
+def _with_defaults(url: str) -> str:
+    """SQLite waits for a lock instead of failing at once, and syncs less often under WAL (still durable
+    against a process crash, which is the failure the batch atomicity is about)."""
+    if not url.startswith("sqlite://") or url == "sqlite://:memory:":
+        return url
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}busy_timeout=10000&synchronous=NORMAL"
+
+
+# Used by `tortoise -c server.store.TORTOISE makemigrations` when the models change.
+TORTOISE = tortoise_config("sqlite://var/taishan.sqlite3")
+
+
+def backend(url: str) -> str:
+    scheme = url.split(":", 1)[0]
+    return {"postgres": "postgres", "postgresql": "postgres", "asyncpg": "postgres", "mysql": "mysql"}.get(
+        scheme, "sqlite")
+
+
+async def open_store(url: str) -> None:
+    """Connect, migrate to the latest schema and make sure the lock row exists."""
+    if url.startswith("sqlite://") and url != "sqlite://:memory:":
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite://").split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+    config = tortoise_config(url)
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+    await MigrationExecutor(get_connection("default"), config["apps"]).migrate()
+    await StoreLock.get_or_create(id=1)
+
+
+async def close_store() -> None:
+    await Tortoise.close_connections()
