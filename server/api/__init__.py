@@ -19,7 +19,8 @@ BLUEPRINTS = [health.bp, openapi.bp, observations.bp, alerts.bp, events.bp]
 _instances = 0
 
 
-def create_app(settings: Settings | None = None, service: Service | None = None) -> Sanic:
+def create_app(settings: Settings | None = None, service: Service | None = None, manage_store: bool = True) -> Sanic:
+    """`manage_store=False` leaves opening the store and starting the service to the caller (tests)."""
     global _instances
     settings = settings or Settings()
     _instances += 1
@@ -39,8 +40,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.register_middleware(_start_clock, "request")
     app.register_middleware(auth.authorize, "request")
     app.register_middleware(_record, "response")
-    app.register_listener(_open, "before_server_start")
-    app.register_listener(_close, "after_server_stop")
+    if manage_store:
+        app.register_listener(_open, "before_server_start")
+        app.register_listener(_close, "after_server_stop")
     return app
 
 

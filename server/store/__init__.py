@@ -6,9 +6,11 @@ and an upgraded one end the same.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -47,17 +49,30 @@ def backend(url: str) -> str:
         scheme, "sqlite")
 
 
-async def open_store(url: str) -> None:
-    """Connect, migrate to the latest schema and make sure the lock row exists."""
+async def open_store(url: str, create: bool = False) -> None:
+    """Connect, migrate to the latest schema and make sure the lock row exists. `create` makes the database
+    itself first (PostgreSQL, MariaDB)."""
     if url.startswith("sqlite://") and url != "sqlite://:memory:":
-        from pathlib import Path
-
         Path(url.removeprefix("sqlite://").split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
     config = tortoise_config(url)
-    await Tortoise.init(config=config, _enable_global_fallback=True)
+    await Tortoise.init(config=config, _create_db=create, _enable_global_fallback=True)
     await MigrationExecutor(get_connection("default"), config["apps"]).migrate()
     await StoreLock.get_or_create(id=1)
 
 
 async def close_store() -> None:
+    await _forget_models()
     await Tortoise.close_connections()
+
+
+async def drop_store() -> None:
+    """Drop the database: for tests and benchmarks that made their own."""
+    await Tortoise._drop_databases()
+    await close_store()
+
+
+async def _forget_models() -> None:
+    # The models, and Tortoise's insert-statement cache (keyed by connection name only), keep the SQL
+    # dialect of the back end they were bound to; the next open_store in this process may be another.
+    await Tortoise._reset_apps()
+    EXECUTOR_CACHE.clear()
