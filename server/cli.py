@@ -84,6 +84,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rules", nargs="+", default=None, metavar="PATH",
                        help="数据库中还没有规则集时载入的规则（TAISHAN_RULES）")
     serve.set_defaults(handler=_serve)
+
+    importing = commands.add_parser("import", help="按数据模板导入 CSV 或 XLSX 文件")
+    importing.add_argument("file", metavar="FILE")
+    importing.add_argument("--template", required=True, metavar="NAME", help="数据模板名称")
+    importing.add_argument("--db", default=None, help="数据库 URL（TAISHAN_DB）")
+    importing.add_argument("--user", default="cli", help="记录为报送人")
+    importing.set_defaults(handler=_import)
+
+    database = commands.add_parser("db", help="数据库维护")
+    db_commands = database.add_subparsers(required=True, metavar="ACTION")
+    copy = db_commands.add_parser("copy", help="把全部数据（含历史版本）从一个数据库复制到另一个")
+    copy.add_argument("--from", dest="source", required=True, metavar="URL")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL")
+    copy.set_defaults(handler=_db_copy)
     return parser
 
 
@@ -185,6 +199,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     if "rules" in overrides:
         overrides["rules"] = tuple(overrides["rules"])
     return replace(Settings(), **overrides)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from server.importer import import_file
+
+    return asyncio.run(import_file(_settings(args), args.file, args.template, args.user))
+
+
+def _db_copy(args: argparse.Namespace) -> int:
+    from server.dbcopy import copy_database
+
+    return asyncio.run(copy_database(args.source, args.target))
 
 
 def _serve(args: argparse.Namespace) -> int:

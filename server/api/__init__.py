@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from server.api import alerts, auth, errors, events, health, observations, openapi
+from server.api import alerts, auth, catalog, errors, events, health, observations, openapi, rulesets, templates
 from server.config import Settings
 from server.service import Service
 from server.store import close_store, open_store
 
-BLUEPRINTS = [health.bp, openapi.bp, observations.bp, alerts.bp, events.bp]
+BLUEPRINTS = [health.bp, openapi.bp, observations.bp, alerts.bp, events.bp, rulesets.bp, catalog.bp, templates.bp]
 
 _instances = 0
 
