@@ -5,9 +5,13 @@ inactive → pending when the condition first holds; pending → firing once it 
 A period whose condition is unknown (missing data, a false guard) changes nothing: the alert keeps
 its state through it and it does not count towards persistence.
 
-The machine runs on a whole (entities × periods) matrix at once, without a loop over periods: the
-known periods of each row are packed to the front, the persistence and latch logic runs as prefix
-sums and running maxima over the packed rows, and the states are spread back.
+The machine runs on a whole (entities × periods) matrix at once, without a loop over periods, and on
+events rather than cells: a condition holds in few cells, and every state but inactive starts at one
+of them. Positions are counted in known periods: an event is the index of its cell among the
+matrix's known cells, so the periods in between are skipped without being looked at. Persistence,
+the firing latch, `keep` and `recover` are found among the events with searches and running maxima,
+and the states are painted back as spans of cells, an unknown period repeating the state of the
+known one before it.
 """
 
 from __future__ import annotations
@@ -27,132 +31,105 @@ class Persistence:
     keep_periods: int = 0
 
 
+@dataclass(frozen=True)
+class _Known:
+    """The known cells of a matrix: an index into `cells` is a position counted in known periods."""
+
+    cells: np.ndarray  # flat indices of the known cells, sorted, then a sentinel past every row
+    row_starts: np.ndarray  # per row, and one past the last: the index of its first known cell
+    cols: int
+
+    @classmethod
+    def of(cls, condition: np.ndarray) -> _Known:
+        rows, cols = condition.shape
+        cells = np.flatnonzero(np.append(~np.isnan(condition), True))
+        return cls(cells, np.searchsorted(cells, np.arange(rows + 1) * cols), cols)
+
+    def cell(self, index: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """The flat cell of a known index, or the row's end for the index just past its row."""
+        return np.minimum(self.cells[index], (row + 1) * self.cols)
+
+
 def run_states(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
                recover: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """States (int8) and firing severities (int8) for a matrix of conditions (1, 0 or NaN)."""
-    # Rows whose condition never holds stay inactive: most rows, most of the time.
-    active = np.flatnonzero((condition == 1).any(axis=1))
-    if len(active) and len(active) == len(condition):
-        return _run_active(condition, severity, persistence, recover)
+    known = _Known.of(condition)
+    hold_cells = np.flatnonzero(condition == 1.0)
+    holds = np.searchsorted(known.cells, hold_cells)
+    events, persistent = _events(holds, hold_cells // max(known.cols, 1), known.row_starts, persistence)
+    rows = np.searchsorted(known.row_starts, events, side="right") - 1
+    row_end = known.row_starts[rows + 1]
+    resets = _resets(events, row_end, persistence.keep_periods, None if recover is None else
+                     np.flatnonzero(recover.reshape(-1)[known.cells[:-1]] == 1.0))
+    firing = _firing(rows, persistent, resets)
+    # An event's span runs to the row's next event (or its end), a firing one only up to its reset.
+    following = np.minimum(np.append(events[1:], row_end[-1:]), row_end)
+    starts = known.cell(events, rows)
+    stops = known.cell(np.where(firing, np.where(resets >= 0, resets, following), events + 1), rows)
     states = np.zeros(condition.shape, dtype=np.int8)
+    _paint(states, starts, stops, np.where(firing, FIRING, PENDING))
+    ended = firing & (resets >= 0)
+    resolved = known.cells[resets[ended]]  # the known period itself: unknown ones after it are inactive
+    _paint(states, resolved, resolved + 1, np.full(len(resolved), RESOLVED))
+    # A firing alert has the severity of the last period whose condition held.
+    last_hold = hold_cells[np.searchsorted(holds, events[firing], side="right") - 1]
     levels = np.zeros(condition.shape, dtype=np.int8)
-    if len(active):
-        sub_recover = recover[active] if recover is not None else None
-        states[active], levels[active] = _run_active(condition[active], severity[active], persistence, sub_recover)
+    _paint(levels, starts[firing], stops[firing], severity.reshape(-1)[last_hold])
     return states, levels
 
 
-def _run_active(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
-                recover: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _events(holds: np.ndarray, hold_rows: np.ndarray, row_starts: np.ndarray,
+            persistence: Persistence) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted known indices where the condition holds or persistence is met, and which are persistent."""
     if persistence.of_periods is None:
-        return _run_consecutive(condition, severity, persistence, recover)
-    known = ~np.isnan(condition)
-    last_known = np.cumsum(known, axis=1, dtype=np.int32) - 1
-    slots = _slots(known, last_known)
-    packed = _pack(condition == 1.0, slots, known, False)
-    # `k of n` counts holds among the last n known periods: the reason this path packs them together.
-    persistent = _window_count(packed, persistence.of_periods) >= persistence.for_periods
-    # A firing alert stays firing while its condition holds (or the k-of-n count is still met). Once it
-    # stops, `keep` more periods, and with `recover when` until the recover condition holds, end it.
-    positions = np.arange(packed.shape[1], dtype=np.int32)
-    stopped_for = positions - _last_true(packed | persistent)
-    ends = stopped_for > persistence.keep_periods
-    if recover is not None:
-        ends &= _pack(recover == 1.0, slots, known, False)
-    firing = _latch(persistent, ends)
-    states = _assemble(packed, firing)
-    if severity.min() == severity.max():  # one severity everywhere: nothing to carry or spread
-        full_states = _spread(states, known, last_known)
-        return full_states, ((full_states == FIRING) * severity.flat[0]).astype(np.int8)
-    levels = _carry_severity(packed, _pack(severity, slots, known, 0), firing)
-    return _spread(states, known, last_known), _spread(levels, known, last_known, resolved=False)
+        index = np.arange(len(holds))
+        new_run = np.ones(len(holds), dtype=bool)
+        new_run[1:] = (holds[1:] != holds[:-1] + 1) | (hold_rows[1:] != hold_rows[:-1])
+        run_start = np.maximum.accumulate(np.where(new_run, index, 0))
+        return holds, index - run_start + 1 >= persistence.for_periods
+    # `k of n` can be met in a known period that does not hold itself, up to n - 1 after a hold.
+    width = persistence.of_periods
+    reach = holds[:, None] + np.arange(width)
+    reached = np.zeros(row_starts[-1] + width, dtype=bool)
+    reached[reach[reach < row_starts[hold_rows + 1][:, None]]] = True
+    candidates = np.flatnonzero(reached)
+    first = row_starts[np.searchsorted(row_starts, candidates, side="right") - 1]
+    upto = np.searchsorted(holds, candidates, side="right")
+    persistent = upto - np.searchsorted(holds, np.maximum(candidates - width + 1, first)) >= persistence.for_periods
+    kept = persistent | (upto > np.searchsorted(holds, candidates))  # or the candidate holds itself
+    return candidates[kept], persistent[kept]
 
 
-def _run_consecutive(condition: np.ndarray, severity: np.ndarray, persistence: Persistence,
-                     recover: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """`for n periods` (with `keep` or `recover`) needs no packing: counts taken since the last known
-    period that broke them stay put through unknown periods, which is exactly "keep the state, do not
-    count"; only known periods may end a firing alert."""
-    holds = condition == 1.0
-    run = _count_since(holds, _last_true(condition == 0.0))
-    persistent = run >= persistence.for_periods
-    if persistence.keep_periods == 0 and recover is None:
-        firing = persistent
-    else:
-        known = ~np.isnan(condition)
-        stopped_for = _count_since(known, _last_true(holds | persistent))
-        ends = (stopped_for > persistence.keep_periods) & known
-        if recover is not None:
-            ends &= recover == 1.0
-        firing = _latch(persistent, ends)
-    states = _assemble(run > 0, firing)
-    if severity.min() == severity.max():
-        return states, (firing * severity.flat[0]).astype(np.int8)
-    return states, _carry_severity(holds, severity, firing)
+def _resets(events: np.ndarray, row_end: np.ndarray, keep: int, recovers: np.ndarray | None) -> np.ndarray:
+    """Per event, where an alert firing through it ends (-1: not before the row's next event or end).
+
+    That is `keep` known periods later, and with `recover when` at the first known period from there on
+    where the recover condition holds (`recovers`: those known indices).
+    """
+    resets = events + keep + 1
+    if recovers is not None:
+        found = np.searchsorted(recovers, resets)
+        resets = np.append(recovers, row_end[-1:])[found] if len(events) else resets
+    following = np.append(events[1:], row_end[-1:])
+    return np.where((resets < following) & (resets < row_end), resets, -1)
 
 
-def _count_since(flags: np.ndarray, since: np.ndarray) -> np.ndarray:
-    """Per cell, how many flags are set after position `since` (-1: from the start) up to the cell."""
-    total = np.cumsum(flags, axis=1, dtype=np.int32)
-    before = np.zeros((flags.shape[0], flags.shape[1] + 1), dtype=np.int32)
-    before[:, 1:] = total
-    return total - np.take_along_axis(before, since + 1, axis=1)
+def _firing(rows: np.ndarray, persistent: np.ndarray, resets: np.ndarray) -> np.ndarray:
+    """Whether an alert fires at each event: the latch is set by a persistent event of the row and
+    cleared by a reset after a later one."""
+    index = np.arange(len(rows))
+    last_set = np.maximum.accumulate(np.where(persistent, index, -1))
+    cleared = np.maximum.accumulate(np.where(resets >= 0, index, -1))  # the last event followed by a reset
+    cleared_before = np.append(-1, cleared[:-1])
+    same_row = rows[np.maximum(last_set, 0)] == rows
+    return (last_set >= 0) & same_row & (last_set > cleared_before)
 
 
-def _assemble(holding: np.ndarray, firing: np.ndarray) -> np.ndarray:
-    states = holding.astype(np.int8)  # PENDING where the condition holds
-    states[firing] = FIRING
-    was_firing = np.zeros_like(firing)
-    was_firing[:, 1:] = firing[:, :-1]
-    states[was_firing & ~firing] = RESOLVED
-    return states
-
-
-def _slots(known: np.ndarray, last_known: np.ndarray) -> np.ndarray:
-    """Flat positions that pack each row's known cells to its front, in order."""
-    row_starts = np.arange(known.shape[0], dtype=np.int64)[:, None] * known.shape[1]
-    return (row_starts + last_known)[known]
-
-
-def _pack(values: np.ndarray, slots: np.ndarray, known: np.ndarray, fill: object) -> np.ndarray:
-    packed = np.full(values.size, fill, dtype=values.dtype)
-    packed[slots] = values[known]
-    return packed.reshape(values.shape)
-
-
-def _last_true(flags: np.ndarray) -> np.ndarray:
-    """Per cell, the position of the latest true flag at or before it (-1 if none)."""
-    positions = np.arange(1, flags.shape[1] + 1, dtype=np.int32)
-    return np.maximum.accumulate(flags * positions, axis=1) - 1
-
-
-def _window_count(flags: np.ndarray, width: int) -> np.ndarray:
-    total = np.cumsum(flags, axis=1, dtype=np.int32)
-    if width < flags.shape[1]:
-        total[:, width:] -= total[:, :-width].copy()
-    return total
-
-
-def _latch(set_flags: np.ndarray, reset_flags: np.ndarray) -> np.ndarray:
-    last_set = _last_true(set_flags)
-    return (last_set >= 0) & (last_set > _last_true(reset_flags))
-
-
-def _carry_severity(holds: np.ndarray, severity: np.ndarray, firing: np.ndarray) -> np.ndarray:
-    """A firing alert keeps the severity of the last period whose condition held."""
-    last_hold = np.maximum(_last_true(holds), 0)
-    carried = np.take_along_axis(severity, last_hold, axis=1)
-    return (carried * firing).astype(np.int8)
-
-
-def _spread(packed: np.ndarray, known: np.ndarray, last_known: np.ndarray, resolved: bool = True) -> np.ndarray:
-    """Back from packed rows to periods: an unknown period repeats the state of the last known one."""
-    full = np.take_along_axis(packed, np.maximum(last_known, 0), axis=1)
-    full[last_known < 0] = INACTIVE
-    if resolved:
-        # A resolution happens once, in its own period; unknown periods after it are plain inactive.
-        full[~known & (full == RESOLVED)] = INACTIVE
-    return full
+def _paint(target: np.ndarray, starts: np.ndarray, stops: np.ndarray, values: np.ndarray) -> None:
+    """Set the flat cells [start, stop) of each span (the spans do not overlap) to the span's value."""
+    lengths = stops - starts
+    first = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    target.reshape(-1)[first + np.arange(len(first))] = np.repeat(values, lengths)
 
 
 def transition_arrays(states: np.ndarray, levels: np.ndarray,
@@ -163,16 +140,18 @@ def transition_arrays(states: np.ndarray, levels: np.ndarray,
     resolved → inactive is bookkeeping and is not reported.
     """
     moving = np.flatnonzero(states.any(axis=1))  # rows that are inactive throughout have no transitions
-    states, levels = states[moving], levels[moving]
-    previous = np.zeros_like(states)
-    previous[:, 1:] = states[:, :-1]
-    previous_levels = np.zeros_like(levels)
-    previous_levels[:, 1:] = levels[:, :-1]
-    changed = (states != previous) | ((states == FIRING) & (previous == FIRING) & (levels != previous_levels))
-    changed &= ~((previous == RESOLVED) & (states == INACTIVE))
+    # A level is set only while firing, so a change of state or of firing level is a change of this code.
+    code = states[moving] | (levels[moving] << 2)
+    changed = np.empty(code.shape, dtype=bool)
+    changed[:, :1] = code[:, :1] != 0
+    np.not_equal(code[:, 1:], code[:, :-1], out=changed[:, 1:])
     changed[:, :start] = False
     rows, cols = np.nonzero(changed)
-    return moving[rows], cols, previous[rows, cols], states[rows, cols]
+    rows = moving[rows]
+    news = states[rows, cols]
+    olds = np.where(cols > 0, states[rows, cols - 1], INACTIVE)
+    reported = (olds != RESOLVED) | (news != INACTIVE)
+    return rows[reported], cols[reported], olds[reported].astype(states.dtype), news[reported]
 
 
 def transitions(states: np.ndarray, levels: np.ndarray, start: int = 0) -> list[tuple[int, int, int, int]]:

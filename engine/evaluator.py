@@ -188,10 +188,9 @@ class Engine:
         severity: np.ndarray | None = None
         for node, level in inst.conditions:
             value = np.asarray(cache[node])[rows]
-            holds = value == 1
             if severity is None:
                 severity = np.zeros(value.shape, dtype=np.int8)
-            severity[holds] = np.maximum(severity[holds], level)
+            np.maximum(severity, level, out=severity, where=value == 1)
             combined = value if combined is None else _any(combined, value)
         assert combined is not None and severity is not None
         severity[severity == 0] = inst.severity

@@ -91,7 +91,9 @@ def diff(x: np.ndarray, k: int) -> np.ndarray:
 
 @_quiet
 def _growth(current: np.ndarray, base: np.ndarray) -> np.ndarray:
-    growth = (current / base - 1.0) * 100.0
+    growth = np.divide(current, base)
+    growth -= 1.0  # in place: a province-scale run computes hundreds of these
+    growth *= 100.0
     growth[~(base > 0)] = np.nan  # `base > 0` is False for NaN: a missing base gives a missing growth
     return growth
 
@@ -275,8 +277,13 @@ def running_moments(arr: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np
     n = _trailing_sum(observed.astype(np.float64), k)
     first = _trailing_sum(deviation, k)
     second = _trailing_sum(deviation * deviation, k)
-    mean = first / n + center
-    variance = (second - first * first / n) / (n - 1)
+    mean = first / n
+    mean += center
+    # In place, in the same order of operations: fewer temporaries at province scale.
+    variance = first * first
+    variance /= n
+    np.subtract(second, variance, out=variance)
+    variance /= n - 1
     # A constant window must give exactly 0, not rounding noise that a z-score would blow up.
     variance[variance <= 1e-12 * (second / n)] = 0.0
     std = np.sqrt(np.maximum(variance, 0.0))
