@@ -160,6 +160,7 @@ class Service:
                                         vintage=o.vintage, batch_id=batch.id, source=source, user=user)
                       for o in fresh]
             await StoredObservation.bulk_create(stored, batch_size=2000)
+            await _audit_revisions(fresh, latest, user, batch)
             report = await self._evaluate(fresh) if fresh else Report()
             transitions = await alertstore.record(report.transitions, self.version, batch)
             if fresh:
@@ -255,6 +256,16 @@ def _new_vintages(observations: list[Observation],
         vintage = 1 if stored is None else stored[1] + 1
         fresh.append(Observation(o.indicator, o.entity, o.period, o.value, vintage))
     return fresh, unchanged
+
+
+async def _audit_revisions(fresh: list[Observation], latest: dict[tuple[str, str, str], tuple[float, int]],
+                           user: str, batch: ImportBatch) -> None:
+    """Who revised which value, from what to what."""
+    entries = [AuditEntry(actor=user, action="data.revise", target=f"{o.indicator}/{o.entity}/{o.period}",
+                          detail={"from": latest[key][0], "to": o.value, "vintage": o.vintage, "batch": batch.id})
+               for o in fresh if (key := (o.indicator, o.entity, str(o.period))) in latest]
+    if entries:
+        await AuditEntry.bulk_create(entries, batch_size=2000)
 
 
 def _arrival(batch: ImportBatch, fresh: list[Observation]) -> dict:

@@ -10,6 +10,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from server.api import alerts, auth, catalog, errors, events, health, observations, openapi, rulesets, templates
+from server.api.errors import ApiError
 from server.config import Settings
 from server.service import Service
 from server.store import close_store, open_store
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     for blueprint in BLUEPRINTS:
         app.blueprint(blueprint)
     app.register_middleware(_start_clock, "request")
+    app.register_middleware(_limit_body, "request")
     app.register_middleware(auth.authorize, "request")
     app.register_middleware(_record, "response")
     if manage_store:
@@ -57,6 +59,13 @@ async def _close(app: Sanic) -> None:
 
 async def _start_clock(request: Request) -> None:
     request.ctx.started = time.perf_counter()
+
+
+async def _limit_body(request: Request) -> None:
+    """Sanic's own server enforces REQUEST_MAX_SIZE while reading; under an ASGI server only this check does."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > request.app.config.REQUEST_MAX_SIZE:
+        raise ApiError(413, "http_413", "请求体过大")
 
 
 async def _record(request: Request, response: HTTPResponse) -> None:
