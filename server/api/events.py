@@ -77,6 +77,7 @@ def _wanted(event: Event, kinds: set[str], caller: Principal) -> bool:
 
 
 def _frame(event: Event) -> str:
-    data = json.dumps({"id": event.id, "kind": event.kind, "at": event.created_at.isoformat(), **event.payload},
+    # `event` names the stream's kind; a transition's own `kind` (rule or check) stays as it is.
+    data = json.dumps({**event.payload, "id": event.id, "event": event.kind, "at": event.created_at.isoformat()},
                       ensure_ascii=False)
     return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
