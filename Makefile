@@ -11,8 +11,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+DEMO_DB := sqlite://var/taishan.sqlite3
+
 run: $(STAMP)
-	$(BIN)/taishan demo --rules rules/taian
+	$(BIN)/taishan demo --db $(DEMO_DB)
+	$(BIN)/taishan serve --db $(DEMO_DB)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
