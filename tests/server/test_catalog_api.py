@@ -101,7 +101,8 @@ async def test_latest_of_a_rate_indicator_is_its_published_growth(app: Sanic, sq
     assert (empty.json["period"], empty.json["items"]) == (None, [])
     _, unknown = await app.asgi_client.get("/api/v1/latest?indicator=nothing")
     _, missing = await app.asgi_client.get("/api/v1/latest")
-    assert (unknown.status, missing.status) == (404, 400)
+    _, wrong_period = await app.asgi_client.get("/api/v1/latest?indicator=ind_va&period=2026Q3")
+    assert (unknown.status, missing.status, wrong_period.status) == (404, 400, 400)
 
 
 async def test_latest_ranks_a_provinces_cities(sqlite_store: str) -> None:

@@ -3,8 +3,9 @@ run of a tightened threshold, and activation that re-derives the alerts."""
 
 from __future__ import annotations
 
-from sanic import Sanic
+from sanic import Request, Sanic
 
+from server.api.auth import EVERYTHING, Principal
 from server.service import Service
 from server.store.models import Alert, AuditEntry, RuleSet
 
@@ -112,6 +113,16 @@ async def test_dry_run_shows_the_alert_a_tightened_threshold_raises_and_activati
     _, back = await app.asgi_client.post("/api/v1/rulesets/1/dry-run")
     assert [(r["rule"], r["entity"]) for r in back.json["clear"]] == [("ind_va_range", "xintai")]
     assert back.json["raise"] == []
+
+    # A caller who sees only another county is not shown xintai's alert, nor counts it.
+    async def feicheng_only(_request: Request) -> Principal:
+        return Principal("肥城统计员", EVERYTHING, frozenset({"feicheng"}))
+
+    app.ctx.authenticate = feicheng_only
+    _, scoped = await app.asgi_client.post("/api/v1/rulesets/1/dry-run")
+    assert scoped.json["clear"] == []
+    assert scoped.json["counts"]["firing_now"] == await Alert.filter(entity="feicheng", state="firing").count()
+    assert back.json["counts"]["firing_now"] == await Alert.filter(state="firing").count()
 
 
 async def test_a_version_that_no_longer_checks_is_never_activated(app: Sanic, sqlite_service: Service) -> None:
