@@ -6,6 +6,7 @@ version loads the same way on any machine.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -47,10 +48,14 @@ def digest(files: dict[str, str]) -> str:
 
 
 async def upload(files: dict[str, str], user: str = "", comment: str = "") -> tuple[RuleSet, Model]:
-    """Check the files and store them as the next version, inactive. Raises DslError and stores nothing."""
+    """Check the files and store them as the next version, inactive. Raises DslError and stores nothing.
+    The same files uploaded again are the version they already are."""
     if not files:
         raise ValueError("规则集没有任何规则文件")
-    model = load_files(files)
+    model = await asyncio.to_thread(load_files, files)
+    same = await RuleSet.filter(digest=digest(files)).first()
+    if same is not None:
+        return same, model
     async with in_transaction():
         last = await RuleSet.all().order_by("-version").first()
         version = (last.version if last else 0) + 1
@@ -62,7 +67,7 @@ async def upload(files: dict[str, str], user: str = "", comment: str = "") -> tu
 async def activate(version: int) -> Model:
     """Make `version` the active one and sync the catalog. A version that no longer checks never activates."""
     ruleset = await RuleSet.get(version=version)
-    model = load_files(ruleset.files)
+    model = await asyncio.to_thread(load_files, ruleset.files)
     async with in_transaction():
         await RuleSet.filter(active=True).update(active=False)
         await RuleSet.filter(id=ruleset.id).update(active=True, activated_at=now())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from server.store.models import AuditEntry, Event, ImportBatch, StoreLock
 from server.store.models import Observation as StoredObservation
 
 Row = Mapping[str, object]
+log = logging.getLogger("taishan")
 
 
 @dataclass
@@ -105,10 +107,9 @@ class Service:
         ruleset, model = found
         started = time.perf_counter()
         observations, self.last_observation = await load_history(model)
-        self.model, self.version = model, ruleset.version
-        self.plan = compile_model(model)
-        self.engine = Engine(self.plan, build_panel(model, observations, self.today()))
-        report = self.engine.run()
+        # Compiling and a full run take a while on a large history: keep the event loop answering meanwhile.
+        plan, engine, report = await asyncio.to_thread(_full_run, model, observations, self.today())
+        self.model, self.version, self.plan, self.engine = model, ruleset.version, plan, engine
         self._timed(started)
         self.data_version = lock.data_version
         return await alertstore.reconcile(report.transitions, self.version) if reconcile else 0
@@ -140,9 +141,18 @@ class Service:
                 self.metrics.rejected_batches += 1
                 raise
             except BaseException:
-                # The transaction rolled back but the engine may have applied part of the batch.
+                # The transaction rolled back but the engine may have applied part of the batch: rebuild it
+                # from the store now, so that readers are not left without one.
                 self.engine = None
+                await self._recover()
                 raise
+
+    async def _recover(self) -> None:
+        try:
+            async with in_transaction():
+                await self._rebuild(await StoreLock.select_for_update().get(id=1), reconcile=False)
+        except Exception:
+            log.exception("rebuilding the engine after a failed batch failed; the next batch retries")
 
     async def _ingest(self, rows: list[Row], source: str, user: str, template: str, filename: str,
                       first_row: int, started: float) -> IngestResult:
@@ -216,6 +226,13 @@ class Service:
 
 
 # ---------------------------------------------------------------------- store helpers
+
+
+def _full_run(model: Model, observations: list[Observation], today: datetime.date) -> tuple[Plan, Engine, Report]:
+    plan = compile_model(model)
+    engine = Engine(plan, build_panel(model, observations, today))
+    return plan, engine, engine.run()
+
 
 
 async def load_history(model: Model) -> tuple[list[Observation], int]:
