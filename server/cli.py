@@ -16,7 +16,7 @@ from dsl import DslError, Model, load
 from engine import DataError, Report, Transition, run
 from engine.report import SEVERITY_CHINESE, STATE_CHINESE
 from engine.ruletest import run_tests
-from server import table
+from server import table, usercli
 from server.config import Settings
 from server.dataio import read_rows, write_rows
 
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from server.service import IngestResult
 
 DEFAULT_RULES = ["rules/taian"]
+DEMO_USERS = [
+    usercli.DemoUser("admin", "Taian-Demo-2026!", "administrator", (), "管理员", "全部"),
+    usercli.DemoUser("tongji", "Stats-Demo-2026!", "statistician", (), "统计员", "全部"),
+    usercli.DemoUser("xintai_leader", "Xintai-Demo-2026!", "leader", ("xintai",), "领导", "新泰市"),
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     importing.add_argument("--db", default=None, help="数据库 URL（TAISHAN_DB）")
     importing.add_argument("--user", default="cli", help="记录为报送人")
     importing.set_defaults(handler=_import)
+
+    usercli.add_parser(commands, handler=_user)
 
     database = commands.add_parser("db", help="数据库维护")
     db_commands = database.add_subparsers(required=True, metavar="ACTION")
@@ -177,6 +184,9 @@ def _demo(args: argparse.Namespace) -> int:
     result = asyncio.run(_load_demo(settings, rows))
     print(f"演示数据 {len(rows)} 条：新增 {len(result.accepted)} 条，未变 {result.unchanged} 条，"
           f"预警状态变化 {len(result.transitions)} 次；数据库 {settings.db}，用时 {result.seconds:.1f} 秒。")
+    print("演示账号（仅供演示，请勿用于生产）：")
+    print(table.render(["用户名", "密码", "角色", "范围"],
+                       [[u.username, u.password, u.role_name, u.scope_name] for u in DEMO_USERS]))
     return 0
 
 
@@ -188,6 +198,7 @@ async def _load_demo(settings: Settings, rows: list[dict[str, object]]) -> Inges
     try:
         service = Service(list(settings.rules), settings.horizon_months)
         await service.start()
+        await usercli.ensure_demo_users(DEMO_USERS)
         return await service.ingest(rows, source="demo", user="demo")
     finally:
         await close_store()
@@ -205,6 +216,10 @@ def _import(args: argparse.Namespace) -> int:
     from server.importer import import_file
 
     return asyncio.run(import_file(_settings(args), args.file, args.template, args.user))
+
+
+def _user(args: argparse.Namespace) -> int:
+    return asyncio.run(usercli.run(args, _settings(args).db))
 
 
 def _db_copy(args: argparse.Namespace) -> int:

@@ -24,8 +24,10 @@ class Settings:
     # How many months past the last complete period data may be reported for (0: only ended periods).
     horizon_months: int = field(default_factory=lambda: _env_int("TAISHAN_HORIZON_MONTHS", 0))
     max_body_bytes: int = field(default_factory=lambda: _env_int("TAISHAN_MAX_BODY", 32 * 1024 * 1024))
-    # Until users and sign-in exist, a shared bearer token guards the API when set.
-    api_token: str = field(default_factory=lambda: os.environ.get("TAISHAN_API_TOKEN", ""))
+    # Signs access tokens; without it a key is made once and kept in the store (shared by every worker).
+    secret_key: str = field(default_factory=lambda: os.environ.get("TAISHAN_SECRET_KEY", ""))
+    # Behind HTTPS (production), session cookies must be Secure.
+    cookie_secure: bool = field(default_factory=lambda: os.environ.get("TAISHAN_COOKIE_SECURE", "") == "1")
     access_log: bool = False
 
     def effective_workers(self) -> int:

@@ -9,13 +9,28 @@ from collections.abc import Awaitable, Callable
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from server.api import alerts, auth, catalog, errors, events, health, observations, openapi, rulesets, templates
+from server.api import (
+    account,
+    alerts,
+    auth,
+    catalog,
+    errors,
+    events,
+    health,
+    observations,
+    openapi,
+    rulesets,
+    templates,
+    users,
+)
 from server.api.errors import ApiError
+from server.api.sessions import Authenticator
 from server.config import Settings
 from server.service import Service
 from server.store import close_store, open_store
 
-BLUEPRINTS = [health.bp, openapi.bp, observations.bp, alerts.bp, events.bp, rulesets.bp, catalog.bp, templates.bp]
+BLUEPRINTS = [health.bp, openapi.bp, account.bp, users.bp, observations.bp, alerts.bp, events.bp, rulesets.bp,
+              catalog.bp, templates.bp]
 
 _instances = 0
 
@@ -31,7 +46,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.settings = settings
     app.ctx.service = service or Service(list(settings.rules), settings.horizon_months)
-    app.ctx.authenticate = auth.token_authenticator(settings.api_token)
+    app.ctx.authenticate = Authenticator(settings.secret_key)
     app.ctx.request_metrics = health.RequestMetrics()
     app.ctx.extra_metrics: dict[str, tuple[str, Callable[[], Awaitable[float]]]] = {}
     app.ctx.started = time.monotonic()

@@ -2,54 +2,22 @@
 middleware authenticates the caller and checks it before any handler runs. A route without a declared
 permission is refused, so a new route cannot be left open by accident.
 
-Sign-in and users plug in by replacing `app.ctx.authenticate`; handlers never look at credentials.
+`app.ctx.authenticate` finds the caller (server/sessions.py: access tokens, API tokens, web sessions);
+handlers never look at credentials.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
 from sanic import Request
 
+from server.access import EVERYTHING, PERMISSIONS, PUBLIC, Principal
 from server.api.errors import ApiError
-
-PUBLIC = "public"
-PERMISSIONS = (PUBLIC, "data:read", "data:write", "alerts:read", "alerts:write", "rules:read", "rules:write",
-               "rules:activate", "templates:write", "audit:read")
-
-
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    permissions: frozenset[str]
-    scope: frozenset[str] | None = None  # entity ids the caller may see; None: all
-
-    def can(self, permission: str) -> bool:
-        return permission == PUBLIC or permission in self.permissions
-
-    def sees(self, entity: str) -> bool:
-        return self.scope is None or entity in self.scope
-
-    def visible(self, entities: Iterable[str]) -> list[str]:
-        return [e for e in entities if self.sees(e)]
-
+from server.service import audit
 
 Authenticator = Callable[[Request], Awaitable[Principal | None]]
-EVERYTHING = frozenset(PERMISSIONS)
-
-
-def token_authenticator(token: str) -> Authenticator:
-    """No token configured: a local service, every caller is trusted. Otherwise a bearer token is required."""
-
-    async def authenticate(request: Request) -> Principal | None:
-        if not token:
-            return Principal("local", EVERYTHING)
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        return Principal("api", EVERYTHING) if given and hmac.compare_digest(given, token) else None
-
-    return authenticate
+__all__ = ["EVERYTHING", "PERMISSIONS", "PUBLIC", "Authenticator", "Principal", "authorize", "principal"]
 
 
 async def authorize(request: Request) -> None:
@@ -64,8 +32,13 @@ async def authorize(request: Request) -> None:
     if permission == PUBLIC:
         return
     if principal is None:
-        raise ApiError(401, "unauthenticated", "请先登录", headers={"WWW-Authenticate": "Bearer"})
+        failure = getattr(request.ctx, "auth_failure", None)
+        if failure:
+            await audit("", "auth.rejected", request.path, {"reason": failure, "address": request.remote_addr})
+        raise ApiError(401, "unauthenticated", failure or "请先登录", headers={"WWW-Authenticate": "Bearer"})
     if not principal.can(permission):
+        await audit(principal.name, "auth.forbidden", request.path, {"method": request.method,
+                                                                     "permission": permission})
         raise ApiError(403, "forbidden", "没有执行此操作的权限")
 
 

@@ -213,3 +213,105 @@ class StoreLock(Model):
 
     class Meta:
         table = "store_lock"
+
+
+# ---------------------------------------------------------------------- users, sessions and access
+
+
+# A person who signs in. `scope` lists the roots of the entity subtrees they may see; empty: everything.
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    display_name = fields.CharField(max_length=64, default="")
+    role = fields.CharField(max_length=16)  # administrator | statistician | data_officer | leader
+    scope = fields.JSONField(default=list)
+    password_hash = fields.CharField(max_length=255)
+    password_changed_at = fields.DatetimeField(auto_now_add=True)
+    contact = fields.TextField(default="")  # encrypted Apprise URL for one-time codes (mailto://, dingtalk://, ...)
+    disabled = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "app_user"
+
+
+# A signed-in session: a refresh token (stored hashed) that mints short-lived access tokens. Web sessions
+# live in a cookie and carry a CSRF token; a session opened by pattern unlock is bound to its device.
+class Session(Model):
+    id = fields.CharField(max_length=32, primary_key=True)
+    user = fields.ForeignKeyField("models.User", related_name="sessions", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=8)  # bearer | cookie
+    refresh_hash = fields.CharField(max_length=64, db_index=True)
+    csrf = fields.CharField(max_length=64, default="")
+    device = fields.ForeignKeyField("models.Device", related_name="sessions", null=True, on_delete=fields.CASCADE)
+    address = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "app_session"
+
+
+# A phone or browser that registered a 3x3 unlock pattern after a password sign-in.
+class Device(Model):
+    id = fields.CharField(max_length=32, primary_key=True)
+    user = fields.ForeignKeyField("models.User", related_name="devices", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=64, default="")
+    pattern_hash = fields.CharField(max_length=255)
+    secret_hash = fields.CharField(max_length=64)  # the device's own secret, so a pattern alone unlocks nothing
+    failures = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "app_device"
+
+
+# A scoped token for a machine, such as a department's nightly upload job.
+class ApiToken(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64)
+    owner = fields.ForeignKeyField("models.User", related_name="api_tokens", on_delete=fields.CASCADE)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    permissions = fields.JSONField(default=list)
+    scope = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_token"
+
+
+# A one-time password-recovery code, stored hashed.
+class RecoveryCode(Model):
+    id = fields.IntField(primary_key=True)
+    user = fields.ForeignKeyField("models.User", related_name="recovery_codes", on_delete=fields.CASCADE)
+    code_hash = fields.CharField(max_length=64)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+
+    class Meta:
+        table = "recovery_code"
+
+
+# Failed sign-ins per account and per address, for backoff and lockout.
+class LoginThrottle(Model):
+    key = fields.CharField(max_length=160, primary_key=True)  # "account:NAME" or "address:IP"
+    failures = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "login_throttle"
+
+
+# Keys the service makes for itself on first start (the token signing key), shared by every worker.
+class ServiceKey(Model):
+    name = fields.CharField(max_length=32, primary_key=True)
+    value = fields.CharField(max_length=128)
+
+    class Meta:
+        table = "service_key"

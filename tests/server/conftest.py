@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sanic import Sanic
+from sanic import Request, Sanic
 
 from server.api import create_app
+from server.api.auth import EVERYTHING, Principal
+from server.api.sessions import Authenticator
 from server.config import Settings
 from server.service import Service
 from server.store import close_store, drop_store, open_store
@@ -71,10 +73,21 @@ async def sqlite_service(sqlite_store: str) -> Service:
     return await started_service()
 
 
-def make_app(service: Service, url: str, **settings: object) -> Sanic:
+class EveryoneAuthenticator(Authenticator):
+    """Lets every request in as a full-access user: for the tests of what the endpoints do. The tests of
+    sign-in and access use the real authenticator (`make_app(..., open_access=False)`)."""
+
+    async def __call__(self, request: Request) -> Principal | None:
+        return Principal("tester", EVERYTHING)
+
+
+def make_app(service: Service, url: str, open_access: bool = True, **settings: object) -> Sanic:
     """The app with its store already open: sanic-testing's ASGI client runs the start-up listeners around
     every request, so the tests open the store themselves."""
-    return create_app(Settings(db=url, **settings), service, manage_store=False)
+    app = create_app(Settings(db=url, **settings), service, manage_store=False)
+    if open_access:
+        app.ctx.authenticate = EveryoneAuthenticator()
+    return app
 
 
 @pytest.fixture

@@ -44,6 +44,22 @@ def running_server(db: str, *args: str, env: dict[str, str] | None = None,
             process.wait()
 
 
+ADMIN, ADMIN_PASSWORD = "admin", "Live-Test-Pass-1"
+
+
+def add_admin(db: str) -> None:
+    """An administrator in the store before the server starts, through the `taishan user` command."""
+    subprocess.run([TAISHAN, "user", "add", ADMIN, "--role", "administrator", "--password-stdin", "--db", db],
+                   input=f"{ADMIN_PASSWORD}\n", text=True, check=True, capture_output=True)
+
+
+def login(base: str, username: str = ADMIN, password: str = ADMIN_PASSWORD) -> dict[str, str]:
+    """Authorization headers for a signed-in user."""
+    response = httpx.post(f"{base}/api/v1/auth/login", json={"username": username, "password": password})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
 def wait_healthy(base: str, process: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -129,16 +129,3 @@ def test_every_route_declares_a_permission_and_is_in_the_openapi_document(app: S
         assert getattr(route.ctx, "permission", None) in PERMISSIONS, route.path
         path = re.sub(r"<(\w+)(:\w+)?>", r"{\1}", "/" + route.path.lstrip("/"))
         assert path in spec["paths"], path
-
-
-async def test_with_a_token_every_guarded_route_needs_it(sqlite_service: Service, sqlite_store: str) -> None:
-    app = make_app(sqlite_service, sqlite_store, api_token="s3cret")
-    for route in app.router.routes:
-        if route.ctx.permission == "public":
-            continue
-        path = re.sub(r"<\w+:int>", "1", re.sub(r"<\w+(:str)?>", "x", "/" + route.path.lstrip("/")))
-        for method in route.methods - {"HEAD", "OPTIONS"}:
-            _, response = await getattr(app.asgi_client, method.lower())(path)
-            assert response.status == 401, (method, path)
-    _, ok = await app.asgi_client.get("/api/v1/alerts", headers={"Authorization": "Bearer s3cret"})
-    assert ok.status == 200
