@@ -19,6 +19,7 @@ from server.api import (
     health,
     observations,
     openapi,
+    pages,
     rulesets,
     templates,
     users,
@@ -30,7 +31,7 @@ from server.service import Service
 from server.store import close_store, open_store
 
 BLUEPRINTS = [health.bp, openapi.bp, account.bp, users.bp, observations.bp, alerts.bp, events.bp, rulesets.bp,
-              catalog.bp, templates.bp]
+              catalog.bp, templates.bp, pages.bp]
 
 _instances = 0
 
