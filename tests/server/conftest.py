@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 from sanic import Request, Sanic
+from tortoise import Tortoise
+from tortoise.exceptions import DBConnectionError, OperationalError
 
 from server.api import create_app
 from server.api.auth import EVERYTHING, Principal
 from server.api.sessions import Authenticator
 from server.config import Settings
 from server.service import Service
-from server.store import close_store, drop_store, open_store
+from server.store import backend, close_store, drop_store, open_store, tortoise_config
 
 PG = os.environ.get("TAISHAN_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 MYSQL = os.environ.get("TAISHAN_TEST_MYSQL", "mysql://root:@127.0.0.1:3306")
@@ -31,6 +33,18 @@ def database_url(backend: str, tmp_path: Path) -> str:
     if backend == "sqlite":
         return f"sqlite://{tmp_path}/{name}.sqlite3"
     return f"{PG}/{name}" if backend == "postgres" else f"{MYSQL}/{name}"
+
+
+async def drop_database(url: str) -> None:
+    """Drop a database made by a test, if it was made at all."""
+    if backend(url) == "sqlite":
+        return
+    await close_store()  # a failed test may have left a store open
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    try:
+        await drop_store()
+    except (DBConnectionError, OperationalError):  # never made: the test failed before
+        await close_store()
 
 
 @pytest.fixture(params=BACKENDS)

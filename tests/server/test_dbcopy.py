@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tortoise import Tortoise, fields
-from tortoise.exceptions import DBConnectionError, OperationalError
+from tortoise import fields
 
 from server import dbcopy
 from server.cli import main
 from server.dbcopy import copy_database, store_models
 from server.service import audit
-from server.store import backend, close_store, drop_store, open_store, tortoise_config
+from server.store import backend, close_store, open_store
 from server.store.models import Alert, AlertNote, DataTemplate, Event, ImportBatch, Observation, RuleSet
-from tests.server.conftest import database_url, started_service
+from tests.server.conftest import database_url, drop_database, started_service
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -95,18 +94,6 @@ async def snapshot(url: str) -> Rows:
 
 def _utc(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.astimezone(datetime.UTC) if isinstance(v, datetime.datetime) else v for k, v in values.items()}
-
-
-async def drop_database(url: str) -> None:
-    """Drop a database made by a test, if it was made at all."""
-    if backend(url) == "sqlite":
-        return
-    await close_store()  # a failed test may have left a store open
-    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
-    try:
-        await drop_store()
-    except (DBConnectionError, OperationalError):  # never made: the test failed before
-        await close_store()
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from tortoise.models import Model
 
 from server.store import MIGRATIONS, close_store, models, open_store, tortoise_config
 from server.store.models import AuditEntry
-from tests.server.conftest import BACKENDS, database_url
-from tests.server.test_dbcopy import drop_database
+from tests.server.conftest import BACKENDS, database_url, drop_database
 
 Schema = dict[str, list[tuple[Any, ...]]]
 MODEL_TABLES = {m._meta.db_table for m in vars(models).values()
