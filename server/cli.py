@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     importing.add_argument("--template", required=True, metavar="NAME", help="数据模板名称")
     importing.add_argument("--db", default=None, help="数据库 URL（TAISHAN_DB）")
     importing.add_argument("--user", default="cli", help="记录为报送人")
+    importing.add_argument("--entity", default=None, help="宽表的单位（表内没有“单位”格时）")
+    importing.add_argument("--period", default=None, help="宽表的期别，如 2026-10（表内没有“期别”格时）")
     importing.set_defaults(handler=_import)
 
     usercli.add_parser(commands, handler=_user)
@@ -215,7 +217,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _import(args: argparse.Namespace) -> int:
     from server.importer import import_file
 
-    return asyncio.run(import_file(_settings(args), args.file, args.template, args.user))
+    return asyncio.run(import_file(_settings(args), args.file, args.template, args.user, args.entity, args.period))
 
 
 def _user(args: argparse.Namespace) -> int:

@@ -25,7 +25,9 @@ PROGRESS_ROWS = 2000  # files with fewer rows parse too fast for a progress bar 
 SHOWN_TRANSITIONS = 20
 
 
-async def import_file(settings: Settings, path: str, template: str, user: str) -> int:
+async def import_file(settings: Settings, path: str, template: str, user: str, entity: str | None = None,
+                      period: str | None = None) -> int:
+    """`entity` and `period` name a wide sheet's region and period when its 单位/期别 cells do not."""
     file = Path(path)
     problem = _file_problem(file)
     if problem:
@@ -35,7 +37,7 @@ async def import_file(settings: Settings, path: str, template: str, user: str) -
     except (OSError, BaseORMException) as error:
         return _fail(f"无法打开数据库 {settings.db}：{error}")
     try:
-        return await _import(settings, file, template, user)
+        return await _import(settings, file, template, user, entity, period)
     finally:
         await close_store()
 
@@ -48,7 +50,8 @@ def _file_problem(file: Path) -> str | None:
     return None
 
 
-async def _import(settings: Settings, file: Path, name: str, user: str) -> int:
+async def _import(settings: Settings, file: Path, name: str, user: str, entity: str | None,
+                  period: str | None) -> int:
     record = await DataTemplate.get_or_none(name=name)
     if record is None:
         known = await DataTemplate.all().order_by("name").values_list("name", flat=True)
@@ -62,8 +65,9 @@ async def _import(settings: Settings, file: Path, name: str, user: str) -> int:
         total = book.total
         with tqdm(total=total, desc="解析", unit="行", file=sys.stderr,
                   disable=total is not None and total < PROGRESS_ROWS) as bar:
-            result = await templates.ingest(service, Upload(template, service.model), book, user=user,
-                                            filename=file.name, progress=bar.update)
+            upload = Upload(template, service.model, entity=entity, period=period)
+            result = await templates.ingest(service, upload, book, user=user, filename=file.name,
+                                            progress=bar.update)
     except UploadError as error:
         print(f"数据有误，整批未导入：共 {len(error.errors)} 处错误", file=sys.stderr)
         print("\n".join(e.render() for e in error.errors), file=sys.stderr)
