@@ -17,6 +17,7 @@ from server.api import (
     errors,
     events,
     health,
+    notify,
     observations,
     openapi,
     pages,
@@ -31,7 +32,7 @@ from server.service import Service
 from server.store import close_store, open_store
 
 BLUEPRINTS = [health.bp, openapi.bp, account.bp, users.bp, observations.bp, alerts.bp, events.bp, rulesets.bp,
-              catalog.bp, templates.bp, pages.bp]
+              catalog.bp, templates.bp, notify.bp, pages.bp]
 
 _instances = 0
 
