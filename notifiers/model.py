@@ -54,6 +54,7 @@ class ReceiverConfig:
     quiet: tuple[datetime.time, datetime.time] | None = None  # local time (Asia/Shanghai)
     quiet_breakthrough: str | None = "critical"  # severity that still goes out in quiet hours; None: nothing
     max_bytes: int | None = None  # overrides the target format's own limit
+    scope: frozenset[str] | None = None  # entities whose alerts this receiver may get (a leader's region)
 
 
 @dataclass(frozen=True)
