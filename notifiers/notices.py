@@ -12,10 +12,13 @@ from notifiers.model import Notice
 
 
 def rule_tags(plan: Plan) -> dict[str, tuple[str, ...]]:
-    """Rule id → the tags of every indicator it reads (a route's `tag 工业` matches on these)."""
+    """Rule id → the tags of every indicator it reads (a route's `tag 工业` matches on these). Checks of
+    completeness and balance read whole families of indicators; they are routed by name and label instead."""
     tags: dict[str, set[str]] = {}
     for inst in plan.instances:
         found = tags.setdefault(inst.id, set())
+        if inst.kind == "check":
+            continue
         for indicator in inst.inputs:
             if indicator in plan.model.indicators:
                 found.update(plan.model.indicators[indicator].tags)

@@ -101,6 +101,17 @@ def _parser() -> argparse.ArgumentParser:
 
     usercli.add_parser(commands, handler=_user)
 
+    routes = commands.add_parser("routes", help="推送路由")
+    route_actions = routes.add_subparsers(required=True, metavar="ACTION")
+    route_test = route_actions.add_parser("test", help="显示一条预警会送到哪些接收组（类似 amtool config routes test）")
+    route_test.add_argument("--rules", nargs="+", default=DEFAULT_RULES, metavar="PATH")
+    route_test.add_argument("--rule", required=True)
+    route_test.add_argument("--entity", required=True)
+    route_test.add_argument("--severity", default=None, choices=["info", "warning", "critical"],
+                            help="默认取规则自身的级别")
+    route_test.add_argument("--state", default="firing", choices=["firing", "resolved"])
+    route_test.set_defaults(handler=_routes_test)
+
     database = commands.add_parser("db", help="数据库维护")
     db_commands = database.add_subparsers(required=True, metavar="ACTION")
     copy = db_commands.add_parser("copy", help="把全部数据（含历史版本）从一个数据库复制到另一个")
@@ -218,6 +229,29 @@ def _import(args: argparse.Namespace) -> int:
     from server.importer import import_file
 
     return asyncio.run(import_file(_settings(args), args.file, args.template, args.user, args.entity, args.period))
+
+
+def _routes_test(args: argparse.Namespace) -> int:
+    from engine import compile_model
+    from notifiers.notices import notice_from, rule_tags
+    from notifiers.routing import receivers_for
+
+    model = load(args.rules)
+    definition = model.rules.get(args.rule) or model.checks.get(args.rule)
+    if definition is None or args.entity not in model.entities:
+        print(f"错误：没有规则「{args.rule}」或单位「{args.entity}」", file=sys.stderr)
+        return 1
+    severity = args.severity or getattr(definition, "severity", None) or "warning"
+    payload = {"rule": args.rule, "entity": args.entity, "period": "", "new": args.state, "severity": severity}
+    notice = notice_from(model, payload, rule_tags(compile_model(model)))
+    matched = receivers_for(model, notice)
+    if not matched:
+        print("没有路由匹配：这条预警不会推送给任何人。")
+        return 0
+    rows = [[receiver, route.id, ", ".join(route.group_by) or "—", route.group_wait or "30s",
+             f"{route.quiet[0]}-{route.quiet[1]}" if route.quiet else "—"] for route, receiver in matched]
+    print(table.render(["接收组", "路由", "分组", "等待", "免打扰"], rows))
+    return 0
 
 
 def _user(args: argparse.Namespace) -> int:
