@@ -150,3 +150,18 @@ def test_markdown_targets_escape_markup_and_text_targets_have_none() -> None:
     assert "增速\\*3\\_倍 \\[见\\](x)" in markdown and "### " in markdown
     text = render.body([tricky], {}, render.target_format("wecombot://k"))
     assert "###" not in text and "**" not in text and "增速*3_倍" in text
+
+
+def test_a_digest_lists_new_ongoing_resolved_and_explanations_once_per_label() -> None:
+    from notifiers.digest import DigestContent, digest_message
+
+    receiver = ReceiverConfig("工业科", ("mailto://u:p@127.0.0.1",))
+    content = DigestContent("11月28日", new=[notice(alert=1)], ongoing=[notice(entity="feicheng", alert=2)],
+                            resolved=[notice(entity="ningyang", state="resolved", alert=3)],
+                            explanations=[(notice(entity="feicheng", alert=2), "新投产企业拉动")])
+    message = digest_message(receiver, content)
+    assert message is not None and "新增1条，仍在报警1条，恢复1条" in message.title
+    assert "新投产企业拉动" in message.body and message.alert_ids == (1, 2, 3)
+    again = digest_message(receiver, content)
+    assert again is not None and again.dedup_key == message.dedup_key
+    assert digest_message(receiver, DigestContent("11月29日")) is None
