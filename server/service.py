@@ -75,14 +75,16 @@ class Service:
     # ------------------------------------------------------------------ start-up and rule sets
 
     async def start(self) -> None:
-        """Activate the shipped rules if the store has none, then build the engine and reconcile alerts."""
-        if await rulesets.active() is None:
-            ruleset, _ = await rulesets.upload(rulesets.read_rule_files(self.rules), user="system",
-                                               comment="随系统安装的规则")
-            await rulesets.activate(ruleset.version)
-            await audit("system", "ruleset.activate", f"v{ruleset.version}", {"initial": True})
+        """Activate the shipped rules if the store has none, then build the engine and reconcile alerts. Workers
+        starting together on a fresh database take the lock row first, so only one of them installs the rules."""
         async with self._lock, in_transaction():
             lock = await StoreLock.select_for_update().get(id=1)
+            if await rulesets.active() is None:
+                ruleset, _ = await rulesets.upload(rulesets.read_rule_files(self.rules), user="system",
+                                                   comment="随系统安装的规则")
+                await rulesets.activate(ruleset.version)
+                await audit("system", "ruleset.activate", f"v{ruleset.version}", {"initial": True})
+                lock = await StoreLock.get(id=1)
             await self._rebuild(lock, reconcile=True)
 
     async def activate(self, version: int, user: str) -> int:
