@@ -1,0 +1,108 @@
+"""Year-end projections from year-to-date data, simple enough to explain to a leader, with an error band
+measured by backtesting on the series' own history.
+
+Two methods, both on single-month values (the month's own level, derived from YTD where needed):
+- seasonal naive: the rest of this year repeats last year's months, scaled by this year's growth so far;
+- Holt-Winters (additive trend, multiplicative season, fixed smoothing constants): the rest of the year
+  from the level, trend and seasonal factors fitted on everything up to the last month.
+
+The error band is the spread of each method's past errors at the same point of the year: to project
+2026 from January–October, it asks how far off a projection from January–October was in earlier years.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Projection:
+    method: str
+    year_end: float  # the projected full-year total
+    low: float  # the error band from the backtest (nan without enough history)
+    high: float
+    backtest_mape: float  # mean absolute percentage error of past projections at this point of the year
+    backtest_years: int
+
+
+def seasonal_naive(months: np.ndarray, known: int) -> float:
+    """Full-year total for the last year of `months` (years × 12, NaN where unknown), from its first `known`
+    months: this year so far, plus last year's remaining months scaled by this year's growth so far."""
+    this, last = months[-1], months[-2]
+    so_far, last_so_far = np.nansum(this[:known]), np.nansum(last[:known])
+    growth = so_far / last_so_far if last_so_far else 1.0
+    return float(so_far + np.nansum(last[known:]) * growth)
+
+
+def holt_winters(series: np.ndarray, horizon: int, alpha: float = 0.3, beta: float = 0.05,
+                 gamma: float = 0.2) -> np.ndarray:
+    """The next `horizon` values of a monthly series (at least two full years, no gaps) by Holt-Winters with
+    an additive trend and multiplicative seasonal factors. Fixed constants keep it explainable and stable
+    on the short series a bureau has; the backtest says how well they do."""
+    season = series[:MONTHS] / np.mean(series[:MONTHS])
+    level = float(np.mean(series[:MONTHS]))
+    trend = float((np.mean(series[MONTHS:2 * MONTHS]) - np.mean(series[:MONTHS])) / MONTHS)
+    factors = list(season)
+    for t in range(MONTHS, len(series)):
+        factor = factors[t - MONTHS]
+        previous = level
+        level = alpha * series[t] / factor + (1 - alpha) * (level + trend)
+        trend = beta * (level - previous) + (1 - beta) * trend
+        factors.append(gamma * series[t] / level + (1 - gamma) * factor)
+    n = len(series)
+    return np.array([(level + (h + 1) * trend) * factors[n - MONTHS + h % MONTHS] for h in range(horizon)])
+
+
+def holt_winters_year_end(months: np.ndarray, known: int) -> float:
+    history = np.concatenate([months[:-1].ravel(), months[-1, :known]])
+    if len(history) < 2 * MONTHS or np.isnan(history).any():
+        return float("nan")
+    return float(np.sum(months[-1, :known]) + np.sum(holt_winters(history, MONTHS - known)))
+
+
+METHODS = {"seasonal_naive": seasonal_naive, "holt_winters": holt_winters_year_end}
+
+
+def backtest(months: np.ndarray, known: int, method: str) -> np.ndarray:
+    """Relative errors of the method's projections made at month `known` of each past year that has a year
+    before it (and, for Holt-Winters, two): (projected - actual) / actual."""
+    project = METHODS[method]
+    errors = []
+    for year in range(2, len(months) + 1):
+        past = months[:year]
+        actual = np.sum(past[-1])
+        if np.isnan(past[-1]).any() or not actual:
+            continue
+        projected = project(past, known)
+        if not np.isnan(projected):
+            errors.append((projected - actual) / actual)
+    return np.array(errors)
+
+
+def project_year_end(months: np.ndarray, known: int, method: str = "seasonal_naive") -> Projection:
+    """Project this year's total (last row of `months`) from its first `known` months, with the band of
+    past errors at the same point of the year (the 10th to 90th percentile of the backtest)."""
+    value = METHODS[method](months, known)
+    errors = backtest(months[:-1], known, method)
+    if len(errors) >= 2:
+        low_error, high_error = np.percentile(errors, [10, 90])
+        # A projection that came out too high in the past means the truth lies below it: the band flips.
+        low, high = value / (1 + high_error), value / (1 + low_error)
+        mape = float(np.mean(np.abs(errors)) * 100)
+    else:
+        low = high = mape = float("nan")
+    return Projection(method, value, float(low), float(high), mape, len(errors))
+
+
+def single_months(ytd: np.ndarray, merged_jan_feb: bool = False) -> np.ndarray:
+    """Single-month values (years × 12) from year-to-date values; with 1–2月 published together, January
+    and February each get half of the February total, which keeps the year's sum right."""
+    single = np.diff(ytd, axis=1, prepend=0.0)
+    if merged_jan_feb:
+        single[:, 0] = ytd[:, 1] / 2
+        single[:, 1] = ytd[:, 1] / 2
+    return single
