@@ -123,23 +123,16 @@ def _binary(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
 
 
 def _compare(frame: Frame, op: str, left: np.ndarray | float, right: np.ndarray | float) -> np.ndarray:
-    result = np.broadcast_to(_COMPARE[op](left, right), frame.shape).astype(float)
-    for operand in (left, right):
-        if isinstance(operand, float):
-            if np.isnan(operand):
-                result[:] = np.nan
-        else:
-            result[np.isnan(operand)] = np.nan
-    return result
+    # One np.where writes the result once: cheaper than converting and then masking the unknown cells.
+    unknown = np.isnan(left) | np.isnan(right)
+    return np.where(np.broadcast_to(unknown, frame.shape), np.nan, _COMPARE[op](left, right))
 
 
 def _kleene(op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Three-valued logic: `unknown and false` is false, `unknown or true` is true."""
     decisive = 0.0 if op == "and" else 1.0
-    result = np.full(np.broadcast_shapes(np.shape(left), np.shape(right)), 1.0 - decisive)
-    result[np.isnan(left) | np.isnan(right)] = np.nan
-    result[(left == decisive) | (right == decisive)] = decisive
-    return result
+    undecided = np.where(np.isnan(left) | np.isnan(right), np.nan, 1.0 - decisive)
+    return np.where((left == decisive) | (right == decisive), decisive, undecided)
 
 
 @operator("neg")
@@ -313,7 +306,7 @@ def _aggregate_children(frame: Frame, node: Node, inputs: list[np.ndarray]) -> n
     matrix = frame.panel.children_matrix
     x = np.asarray(inputs[0], dtype=float)
     observed = ~np.isnan(x)
-    present = matrix @ observed
+    present = matrix @ observed.astype(float)  # a float product is a BLAS call; a mixed-type one is not
     members = matrix.sum(axis=1)[:, None]
     if function == "count":
         return present
