@@ -139,6 +139,8 @@ def _value(raw: object) -> float | str:
         value = float(str(raw).replace(",", "").strip()) if not isinstance(raw, int | float) else float(raw)
     except ValueError:
         return f"数值「{raw}」不是数字"
+    except OverflowError:
+        return "数值过大，不是有限数字"
     if math.isnan(value) or math.isinf(value):
         return f"数值「{raw}」不是有限数字（NaN 或无穷大）"
     return value

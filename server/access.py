@@ -18,6 +18,9 @@ class Principal:
     role: str = ""
     user_id: int | None = None
     session_id: str | None = None
+    # Entities the caller may write: their subtrees only. A county's officer reads the city's totals but
+    # never writes them. None: all.
+    write_scope: frozenset[str] | None = None
 
     def can(self, permission: str) -> bool:
         return permission == PUBLIC or permission in self.permissions
@@ -27,6 +30,9 @@ class Principal:
 
     def visible(self, entities: Iterable[str]) -> list[str]:
         return [e for e in entities if self.sees(e)]
+
+    def writes(self, entity: str) -> bool:
+        return self.write_scope is None or entity in self.write_scope
 
 
 EVERYTHING = frozenset(PERMISSIONS)

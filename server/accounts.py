@@ -1,14 +1,17 @@
 """Users, roles, region scopes and passwords.
 
-Passwords are hashed with argon2id. The parameters are chosen so that a burst of 200 sign-ins in one
-second stays under 2 s at p99 on the bureau's 2-core server (see bench/auth.py): 19 MiB of memory and one
-pass, which keeps the memory-hardness that matters against GPU guessing (OWASP's first option uses the same
-memory with two passes).
+Passwords are hashed with argon2id. The default parameters (one pass over 12 MiB) are the strongest that
+keep a burst of 200 sign-ins in one second under 2 s at p99 on the bureau's 2-core server: bench/auth.py
+measured a CPU floor of about 1.1 s for that burst with them, against 1.5–1.9 s for one pass over 19 MiB
+(no headroom with two workers) and 2.8 s for OWASP's two passes over 19 MiB. A server with more cores
+raises them with `TAISHAN_ARGON2=time,memory_kib,parallelism` (e.g. `2,19456,1`); every stored hash carries
+its own parameters and is rehashed with the new ones at its owner's next sign-in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +22,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from dsl import Model
 from server.access import PERMISSIONS, Principal
 
-ARGON2 = PasswordHasher(time_cost=1, memory_cost=19456, parallelism=1)
+
+def _hasher() -> PasswordHasher:
+    time_cost, memory_kib, parallelism = (int(part) for part in
+                                          os.environ.get("TAISHAN_ARGON2", "1,12288,1").split(","))
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
+ARGON2 = _hasher()
 # A hash to verify against when the account does not exist, so that both answers take as long.
 _DUMMY_HASH = ARGON2.hash("taishan-no-such-account")
 
@@ -80,6 +90,10 @@ async def verify_password(stored_hash: str | None, password: str) -> bool:
         return False
 
 
+def needs_rehash(stored_hash: str) -> bool:
+    return ARGON2.check_needs_rehash(stored_hash)
+
+
 def check_role(role: str) -> None:
     if role not in ROLE_PERMISSIONS:
         raise PolicyError(f"未知角色「{role}」，可选：{'、'.join(ROLES)}")
@@ -110,6 +124,14 @@ def visible_entities(model: Model, scope: Iterable[str]) -> frozenset[str] | Non
     return frozenset(seen)
 
 
+def writable_entities(model: Model, scope: Iterable[str]) -> frozenset[str] | None:
+    """The subtrees themselves, without the totals above them. No scope: everything."""
+    roots = list(scope)
+    if not roots:
+        return None
+    return frozenset(e for root in roots for e in (root, *model.descendants(root)))
+
+
 def principal_for(model: Model, account: Account, permissions: Iterable[str] | None = None,
                   scope: Iterable[str] | None = None, session_id: str | None = None) -> Principal:
     """What a signed-in user (or one of their API tokens, narrowed by its own permissions and scope) may do."""
@@ -117,4 +139,5 @@ def principal_for(model: Model, account: Account, permissions: Iterable[str] | N
     if permissions is not None:
         allowed = allowed & frozenset(permissions)
     roots = tuple(scope) if scope else account.scope
-    return Principal(account.username, allowed, visible_entities(model, roots), account.role, account.id, session_id)
+    return Principal(account.username, allowed, visible_entities(model, roots), account.role, account.id, session_id,
+                     writable_entities(model, roots))

@@ -275,8 +275,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
+    # A deep accept queue: two thousand dashboards connecting at once must not be turned away and retried.
     app.prepare(host=settings.host, port=settings.port, workers=settings.effective_workers(),
-                access_log=settings.access_log, motd=False)
+                access_log=settings.access_log, motd=False, backlog=4096)
     print(f"泰山经济运行监测服务：http://{settings.host}:{settings.port}/api/v1/openapi.json"
           f"（数据库 {settings.db}，{settings.effective_workers()} 个工作进程）", flush=True)
     Sanic.serve(primary=app, app_loader=loader)

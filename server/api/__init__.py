@@ -28,6 +28,7 @@ from server.api import (
 from server.api.errors import ApiError
 from server.api.sessions import Authenticator
 from server.config import Settings
+from server.notify import start_notifications, stop_notifications
 from server.service import Service
 from server.store import close_store, open_store
 
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     if manage_store:
         app.register_listener(_open, "before_server_start")
         app.register_listener(_close, "after_server_stop")
+        app.register_listener(start_notifications, "after_server_start")
+        app.register_listener(stop_notifications, "before_server_stop")
     return app
 
 

@@ -61,6 +61,9 @@ async def login(request: Request) -> HTTPResponse:
         await audit(username, "auth.login_failed", f"user:{username}", {"address": address(request)})
         raise ApiError(401, "bad_credentials", GENERIC_FAILURE)
     await throttle.succeeded(keys)
+    if accounts.needs_rehash(user.password_hash):
+        user.password_hash = await accounts.hash_password(password)
+        await user.save(update_fields=["password_hash"])
     await audit(username, "auth.login", f"user:{username}", {"address": address(request)})
     return await _signed_in(request, user, bool(body.get("web")))
 
@@ -181,12 +184,13 @@ async def recover(request: Request) -> HTTPResponse:
     is the same whether or not the account exists."""
     body = params.json_object(request)
     username = _text(body, "username", 64)
-    keys = throttle.keys(f"recover:{username}", address(request))
+    keys = throttle.keys(username, address(request), purpose="recover")
     if await throttle.locked_for(keys) <= 0:
         await throttle.failed(keys)  # every request counts: codes cannot be requested in a flood
         user = await User.get_or_none(username=username, disabled=False)
         if user is not None and user.contact:
-            await _send_code(user)
+            # Sent after the answer: how long the answer takes must not tell whether the account exists.
+            request.app.add_task(_send_code(user))
         await audit(username, "auth.recovery_requested", f"user:{username}",
                     {"address": address(request), "sent": bool(user and user.contact)})
     return json({"status": "accepted", "message": "如账号存在且已登记联系方式，验证码已发送，10分钟内有效"}, status=202,
@@ -254,7 +258,10 @@ async def register_device(request: Request) -> HTTPResponse:
     user = await _current_user(request)
     device_id, device_secret = secrets.token_hex(16), secrets.token_urlsafe(32)
     pattern = _pattern(body)
-    await Device.create(id=device_id, user_id=user.id, name=str(body.get("name") or "")[:64],
+    name = body.get("name") or ""
+    if not isinstance(name, str) or len(name) > 64:
+        raise ApiError(400, "bad_parameter", "设备名称应为不超过 64 个字符的文字")
+    await Device.create(id=device_id, user_id=user.id, name=name,
                         pattern_hash=await accounts.hash_password(f"{device_id}:{pattern}"),
                         secret_hash=sessions.digest(device_secret))
     await audit(user.username, "auth.device_registered", f"device:{device_id}")

@@ -67,8 +67,11 @@ async def act_on_alert(request: Request, alert_id: int) -> HTTPResponse:
     "expires": "2026-12-31"}`. An explanation needs a note and an expiry; a data error asks for a revision."""
     alert = await _alert(request, alert_id)
     body = params.json_object(request)
-    action, note = body.get("action"), str(body.get("note") or "").strip()
-    if action not in ACTIONS:
+    action, note = body.get("action"), body.get("note") or ""
+    if not isinstance(note, str):
+        raise ApiError(400, "bad_parameter", "note 应为文字")
+    note = note.strip()
+    if not isinstance(action, str) or action not in ACTIONS:
         raise ApiError(400, "bad_action", f"未知操作「{action}」，可选：{'、'.join(ACTIONS)}")
     expires = _expiry(body.get("expires"), required=action == "explain")
     if action in ("explain", "comment", "data_error") and not note:

@@ -7,6 +7,7 @@ import logging
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
+from tortoise.exceptions import DoesNotExist, IntegrityError, ValidationError
 
 from dsl import DslError
 from engine import DataError
@@ -58,6 +59,19 @@ def _sanic_error(_request: Request, error: SanicException) -> HTTPResponse:
     return json(error_body(f"http_{status}", message), status=status, ensure_ascii=False)
 
 
+def _invalid_value(_request: Request, _error: ValidationError) -> HTTPResponse:
+    # A value the store cannot hold (a name longer than any name, say): no such thing exists.
+    return json(error_body("bad_parameter", "参数值无效或过长"), status=400, ensure_ascii=False)
+
+
+def _missing(_request: Request, _error: DoesNotExist) -> HTTPResponse:
+    return json(error_body("not_found", "没有找到"), status=404, ensure_ascii=False)
+
+
+def _conflict(_request: Request, _error: IntegrityError) -> HTTPResponse:
+    return json(error_body("conflict", "与已有数据冲突，请刷新后重试"), status=409, ensure_ascii=False)
+
+
 def _unexpected(request: Request, error: Exception) -> HTTPResponse:
     log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
     return json(error_body("internal", "服务器内部错误，已记录，请联系管理员"), status=500, ensure_ascii=False)
@@ -68,4 +82,7 @@ def install(app: Sanic) -> None:
     app.error_handler.add(DataError, _data_error)
     app.error_handler.add(DslError, _dsl_error)
     app.error_handler.add(SanicException, _sanic_error)
+    app.error_handler.add(ValidationError, _invalid_value)
+    app.error_handler.add(DoesNotExist, _missing)
+    app.error_handler.add(IntegrityError, _conflict)
     app.error_handler.add(Exception, _unexpected)

@@ -47,7 +47,7 @@ async def events(request: Request) -> HTTPResponse:
             for event in found:
                 after = event.id
                 if _wanted(event, kinds, caller):
-                    await response.send(_frame(event))
+                    await response.send(_frame(event, caller))
             if found:
                 idle = 0.0
                 continue
@@ -76,8 +76,11 @@ def _wanted(event: Event, kinds: set[str], caller: Principal) -> bool:
     return not entities or any(caller.sees(e) for e in entities)
 
 
-def _frame(event: Event) -> str:
+def _frame(event: Event, caller: Principal) -> str:
     # `event` names the stream's kind; a transition's own `kind` (rule or check) stays as it is.
-    data = json.dumps({**event.payload, "id": event.id, "event": event.kind, "at": event.created_at.isoformat()},
+    payload = dict(event.payload)
+    if isinstance(payload.get("entities"), list):  # a batch across regions names only the caller's
+        payload["entities"] = caller.visible(payload["entities"])
+    data = json.dumps({**payload, "id": event.id, "event": event.kind, "at": event.created_at.isoformat()},
                       ensure_ascii=False)
     return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"

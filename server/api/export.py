@@ -50,9 +50,15 @@ def xlsx_bytes(rows: Sequence[dict], columns: Sequence[str], title: str) -> byte
     return buffer.getvalue()
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> object:
     if isinstance(value, list | tuple | dict):
-        return str(value)
+        value = str(value)
+    # Text that a spreadsheet would run as a formula (a name like `=HYPERLINK(...)`) is kept as text.
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
     return value
 
 

@@ -58,7 +58,7 @@ def _check_shapes(rows: list) -> None:
 def _check_scope(request: Request, rows: list[dict]) -> None:
     caller = principal(request)
     outside = [RowError(n, "entity", f"无权报送单位「{row.get('entity')}」的数据")
-               for n, row in enumerate(rows, start=1) if not caller.sees(str(row.get("entity")))]
+               for n, row in enumerate(rows, start=1) if not caller.writes(str(row.get("entity")))]
     if outside:
         raise DataError(outside)
 

@@ -47,11 +47,11 @@ def moment(request: Request, name: str) -> datetime.datetime | None:
     try:
         if len(value) == 10:
             day = datetime.date.fromisoformat(value)
-            return datetime.datetime.combine(day, datetime.time.max, tzinfo=beijing)
+            return datetime.datetime.combine(day, datetime.time.max, tzinfo=beijing).astimezone(datetime.UTC)
         parsed = datetime.datetime.fromisoformat(value)
     except ValueError:
         raise ApiError(400, "bad_parameter", f"参数 {name} 应为日期（2026-05-01）或时间，收到「{value}」") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=beijing)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=beijing)).astimezone(datetime.UTC)
 
 
 def json_object(request: Request) -> dict:

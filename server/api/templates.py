@@ -5,7 +5,7 @@ column letter, header, reason); nothing of it is stored."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
@@ -46,7 +46,7 @@ async def create_template(request: Request) -> HTTPResponse:
     except TemplateError as error:
         raise ApiError(422, "invalid_template", f"模板定义有误：{error}", {"problems": error.problems}) from None
     caller = principal(request)
-    outside = [e for e in template.entities if not caller.sees(e)]
+    outside = [e for e in template.entities if not caller.writes(e)]
     if outside:
         raise ApiError(403, "forbidden", f"无权为这些单位建立模板：{'、'.join(outside)}")
     if await DataTemplate.exists(name=template.name):
@@ -71,11 +71,11 @@ async def delete_template(request: Request, name: str) -> HTTPResponse:
     """Delete a data template. Data uploaded through it stays; its batches keep the template's name."""
     template, record = await _visible(request, name)
     caller = principal(request)
-    if not all(caller.sees(e) for e in template.entities):
+    if not all(caller.writes(e) for e in template.entities):
         raise ApiError(403, "forbidden", "该模板包含无权管理的单位，不能删除")
     await record.delete()
-    await audit(caller.name, "template.delete", name, template.as_dict())
-    return json({"deleted": name}, ensure_ascii=False)
+    await audit(caller.name, "template.delete", template.name, template.as_dict())
+    return json({"deleted": template.name}, ensure_ascii=False)
 
 
 @bp.get("/templates/<name>/blank.xlsx", ctx_permission="data:read")
@@ -86,7 +86,7 @@ async def blank_form(request: Request, name: str) -> HTTPResponse:
     entities = principal(request).visible([template.entity] if template.entity else template.entities)
     body = templates.blank_xlsx(template, request.app.ctx.service.model, entities)
     return raw(body, content_type=XLSX_TYPE,
-               headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.xlsx"})
+               headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(template.name)}.xlsx"})
 
 
 @bp.post("/templates/<name>/upload", ctx_permission="data:write")
@@ -105,7 +105,7 @@ async def upload(request: Request, name: str) -> HTTPResponse:
     service = request.app.ctx.service
     caller = principal(request)
     given = Upload(template, service.model, entity=request.args.get("entity") or None,
-                   period=request.args.get("period") or None, allowed=caller.sees)
+                   period=request.args.get("period") or None, allowed=caller.writes)
     try:
         book = templates.read_book(filename, data)
         result = await templates.ingest(service, given, book, user=caller.name, filename=filename)
@@ -127,6 +127,7 @@ def _received(request: Request) -> tuple[str, bytes]:
 
 async def _visible(request: Request, name: str) -> tuple[Template, DataTemplate]:
     """The template, if it exists and covers an entity the caller may see (others are not disclosed)."""
+    name = unquote(name)  # Sanic hands a Chinese name over still percent-encoded
     record = await DataTemplate.get_or_none(name=name)
     if record is None or not principal(request).visible(record.entities):
         raise ApiError(404, "unknown_template", f"没有名为「{name}」的数据模板")

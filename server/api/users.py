@@ -48,12 +48,21 @@ def _settings_from(request: Request, body: dict, user: User | None) -> dict:
     except accounts.PolicyError as error:
         raise ApiError(400, "bad_parameter", str(error)) from None
     if "display_name" in body:
-        changes["display_name"] = str(body["display_name"])[:64]
+        changes["display_name"] = _text(body, "display_name", 64)
     if "disabled" in body:
-        changes["disabled"] = bool(body["disabled"])
+        if not isinstance(body["disabled"], bool):
+            raise ApiError(400, "bad_parameter", "disabled 应为 true 或 false")
+        changes["disabled"] = body["disabled"]
     if "contact" in body:
-        changes["contact"] = crypto.encrypt(str(body["contact"] or "")[:1000])
+        changes["contact"] = crypto.encrypt(_text(body, "contact", 1000))
     return changes
+
+
+def _text(body: dict, name: str, limit: int) -> str:
+    value = body.get(name) or ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise ApiError(400, "bad_parameter", f"{name} 应为不超过 {limit} 个字符的文字")
+    return value
 
 
 @bp.get("/users", ctx_permission="users:admin")
@@ -133,20 +142,28 @@ async def create_token(request: Request) -> HTTPResponse:
     body = params.json_object(request)
     caller = principal(request)
     wanted = body.get("permissions") or []
-    if not isinstance(wanted, list) or not wanted or not set(wanted) <= set(PERMISSIONS) - {"public"}:
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(p, str) for p in wanted) \
+            or not set(wanted) <= set(PERMISSIONS) - {"public"}:
         raise ApiError(400, "bad_parameter", "permissions 应为权限列表，如 [\"data:write\"]")
     if not set(wanted) <= caller.permissions:
         raise ApiError(403, "forbidden", "令牌的权限不能超过创建者本人")
     scope = body.get("scope") or []
+    if not isinstance(scope, list) or not all(isinstance(e, str) for e in scope):
+        raise ApiError(400, "bad_parameter", "scope 应为单位 id 列表")
+    model = request.app.ctx.service.model
     try:
-        scope = list(accounts.check_scope(request.app.ctx.service.model, scope))
+        scope = list(accounts.check_scope(model, scope))
     except accounts.PolicyError as error:
         raise ApiError(400, "bad_parameter", str(error)) from None
-    if caller.scope is not None and (not scope or not set(scope) <= caller.scope):
+    # What the token would write must lie within what its creator may write (not merely read).
+    if caller.write_scope is not None and (
+            not scope or not (accounts.writable_entities(model, scope) or frozenset()) <= caller.write_scope):
         raise ApiError(403, "forbidden", "令牌的范围不能超出创建者本人")
-    days = params.integer(request, "days", None) or int(body.get("days") or 365)
+    days = body.get("days", 365)
+    if isinstance(days, bool) or not isinstance(days, int):
+        raise ApiError(400, "bad_parameter", "days 应为整数")
     token = f"tk1_{secrets.token_urlsafe(32)}"
-    row = await ApiToken.create(name=str(body.get("name") or "")[:64], owner_id=caller.user_id,
+    row = await ApiToken.create(name=_text(body, "name", 64), owner_id=caller.user_id,
                                 token_hash=sessions.digest(token), permissions=wanted, scope=scope,
                                 expires_at=now() + datetime.timedelta(days=max(1, min(days, 3650))))
     await audit(caller.name, "token.create", f"token:{row.id}", {"permissions": wanted, "scope": scope})

@@ -25,7 +25,9 @@ def tortoise_config(url: str) -> dict[str, Any]:
         "connections": {"default": _with_defaults(url)},
         "apps": {"models": {"models": [MODELS], "migrations": MIGRATIONS, "default_connection": "default"}},
         "use_tz": True,
-        "timezone": "Asia/Shanghai",
+        # UTC in the store: SQLite keeps datetimes as text and compares them as text, so every value bound
+        # in a filter must be in the same zone as the stored ones.
+        "timezone": "UTC",
     }
 
 

@@ -315,3 +315,86 @@ class ServiceKey(Model):
 
     class Meta:
         table = "service_key"
+
+
+# ---------------------------------------------------------------------- notifications
+
+
+# A named receiver: Apprise URLs (a JSON list, encrypted at rest with server.crypto), tags and quiet hours.
+class Receiver(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    urls = fields.TextField(default="")
+    tags = fields.JSONField(default=list)
+    quiet_start = fields.CharField(max_length=5, null=True)  # "HH:MM", local time (Asia/Shanghai)
+    quiet_end = fields.CharField(max_length=5, null=True)
+    quiet_breakthrough = fields.CharField(max_length=16, null=True)  # severity that still goes out; null: none
+    format = fields.CharField(max_length=16, default="")  # "" (each target's own) | text | markdown | html
+    enabled = fields.BooleanField(default=True)
+    created_by = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "notify_receiver"
+
+
+# Matchers are {field: value}; `expired_at` ends a silence early (by hand or when its alert resolves).
+class Silence(Model):
+    id = fields.IntField(primary_key=True)
+    matchers = fields.JSONField()
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField()
+    created_by = fields.CharField(max_length=64, default="")
+    comment = fields.TextField(default="")
+    expire_on_resolve = fields.BooleanField(default=False)
+    expired_at = fields.DatetimeField(null=True)
+    matched_count = fields.IntField(default=0)
+    notified_expiry = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "notify_silence"
+        indexes = (("ends_at",),)
+
+
+# Every message is written here before it is sent. `send_started_at` is set, in its own commit, just before
+# the Apprise call: a reclaimed message without it was never handed to Apprise.
+class OutboxMessage(Model):
+    id = fields.BigIntField(primary_key=True)
+    dedup_key = fields.CharField(max_length=191, unique=True)
+    receiver = fields.CharField(max_length=80)  # a receiver's name, or "user:NAME" for a user's contact
+    group_key = fields.CharField(max_length=255, default="")
+    title = fields.CharField(max_length=255, default="")
+    body = fields.TextField(default="")
+    body_format = fields.CharField(max_length=16, default="text")
+    severity = fields.CharField(max_length=16, default="")
+    alert_ids = fields.JSONField(default=list)
+    status = fields.CharField(max_length=8, default="pending")  # pending | sending | sent | dead
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    claimed_by = fields.CharField(max_length=64, default="")
+    claim_token = fields.CharField(max_length=32, default="")
+    claimed_at = fields.DatetimeField(null=True)
+    send_started_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(default="")
+    results = fields.JSONField(default=list)  # one entry per target, from AppriseResult.results
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notify_outbox"
+        indexes = (("status", "next_attempt_at"),)
+
+
+# The last Event id the dispatcher has consumed (one row, id 1), and which worker runs the dispatcher: a lease
+# that the holder renews, so that with several workers one groups the notices.
+class NotifyCursor(Model):
+    id = fields.IntField(primary_key=True)
+    last_event_id = fields.BigIntField(default=0)
+    holder = fields.CharField(max_length=64, default="")
+    held_until = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "notify_cursor"

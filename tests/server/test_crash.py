@@ -34,7 +34,7 @@ from server.store.models import AlertTransition, ImportBatch, Observation, User
 PG = os.environ.get("TAISHAN_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 REPO = Path(__file__).resolve().parents[2]
 SMALL = 500  # rows of the batch committed before the crash
-USER, PASSWORD = "crash", "Crash-Test-2026!"
+USER, PASSWORD = "crash", "Kill-Nine-Passw0rd!"
 
 INSERTING = """SELECT count(*) AS n FROM pg_stat_activity
                WHERE datname = current_database() AND pid <> pg_backend_pid()

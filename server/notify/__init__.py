@@ -1,0 +1,49 @@
+"""Notifications, the durable side: receivers, silences and the outbox in the store, the dispatch loop that
+turns transition events into queued messages, and the workers that send them with Apprise.
+
+Wire into the app with two listeners (after the store is open, before it closes):
+
+    app.register_listener(start_notifications, "after_server_start")
+    app.register_listener(stop_notifications, "before_server_stop")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sanic import Sanic
+
+from server.notify import outbox
+from server.notify.dispatch import DispatchLoop
+from server.notify.outbox import OutboxSettings, OutboxWorker
+
+__all__ = ["Notifications", "start_notifications", "stop_notifications"]
+
+
+@dataclass
+class Notifications:
+    worker: OutboxWorker
+    loop: DispatchLoop
+
+
+async def start_notifications(app: Sanic) -> None:
+    """Start the dispatch loop and an outbox worker in this server worker, and publish the outbox metrics.
+    `TAISHAN_NOTIFY=0` leaves sending to stand-alone workers (`python -m server.notify.outbox`)."""
+    app.ctx.extra_metrics["taishan_outbox_depth"] = ("Messages waiting in the outbox.", outbox.depth)
+    app.ctx.extra_metrics["taishan_outbox_dead"] = ("Messages that used up their attempts (dead letters).",
+                                                    outbox.dead)
+    if os.environ.get("TAISHAN_NOTIFY", "1") == "0":
+        return
+    worker = OutboxWorker(app.ctx.settings.db, OutboxSettings())
+    loop = DispatchLoop(app.ctx.service, worker.wake, link_base=os.environ.get("TAISHAN_PUBLIC_URL", ""))
+    app.ctx.notifications = Notifications(worker, loop)
+    worker.start()
+    loop.start()
+
+
+async def stop_notifications(app: Sanic) -> None:
+    notifications: Notifications | None = getattr(app.ctx, "notifications", None)
+    if notifications is not None:
+        await notifications.loop.stop()
+        await notifications.worker.stop()
