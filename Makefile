@@ -24,6 +24,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.changepoints
+	$(BIN)/python -m bench.server
+	$(BIN)/python -m bench.auth
+	$(BIN)/python -m bench.notify
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
