@@ -236,7 +236,8 @@ async def test_a_region_scoped_caller_sees_and_reports_only_its_region(app: Sani
     await DataTemplate.create(name="city", layout="long", indicators=["ind_va"], entities=["taian"])
 
     async def xintai_officer(_request: Request) -> Principal:
-        return Principal("xintai_officer", EVERYTHING - {"templates:write"}, frozenset({"xintai"}))
+        return Principal("xintai_officer", EVERYTHING - {"templates:write"}, frozenset({"xintai"}),
+                         write_scope=frozenset({"xintai"}))
 
     app.ctx.authenticate = xintai_officer
     _, listed = await app.asgi_client.get("/api/v1/templates")
