@@ -13,6 +13,7 @@ from server.api import (
     account,
     alerts,
     auth,
+    cache,
     catalog,
     errors,
     events,
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     app.ctx.service = service or Service(list(settings.rules), settings.horizon_months)
     app.ctx.authenticate = Authenticator(settings.secret_key)
     app.ctx.request_metrics = health.RequestMetrics()
+    app.ctx.response_cache = cache.ResponseCache()
     app.ctx.extra_metrics: dict[str, tuple[str, Callable[[], Awaitable[float]]]] = {}
     app.ctx.started = time.monotonic()
     errors.install(app)
@@ -59,7 +61,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     app.register_middleware(_start_clock, "request")
     app.register_middleware(_limit_body, "request")
     app.register_middleware(auth.authorize, "request")
+    app.register_middleware(cache.serve_cached, "request")
     app.register_middleware(_record, "response")
+    app.register_middleware(cache.remember, "response")
     if manage_store:
         app.register_listener(_open, "before_server_start")
         app.register_listener(_close, "after_server_stop")

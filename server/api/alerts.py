@@ -24,7 +24,7 @@ ACTIONS = {"acknowledge": "acknowledged", "explain": "explained", "data_error": 
            "reopen": "open"}
 
 
-@bp.get("/alerts", ctx_permission="alerts:read")
+@bp.get("/alerts", ctx_permission="alerts:read", ctx_cache=True)
 async def list_alerts(request: Request) -> HTTPResponse:
     """Alerts, newest first. Filters: state, severity, rule, entity (`subtree=1` for its region), indicator,
     workflow, kind, `since` (period); paging with limit and offset; `format=csv|xlsx|json`."""

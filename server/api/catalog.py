@@ -25,7 +25,7 @@ INDICATOR_COLUMNS = ["id", "name", "unit", "frequency", "form", "tags", "jan_feb
 ENTITY_COLUMNS = ["id", "name", "kind", "parent", "reference", "overlay", "initials"]
 
 
-@bp.get("/indicators", ctx_permission="data:read")
+@bp.get("/indicators", ctx_permission="data:read", ctx_cache=True)
 async def list_indicators(request: Request) -> HTTPResponse:
     """Indicators of the active rule set, searchable.
 
@@ -41,7 +41,7 @@ async def list_indicators(request: Request) -> HTTPResponse:
     return respond(request, _ranked(rows, text, order), INDICATOR_COLUMNS, "indicators")
 
 
-@bp.get("/entities", ctx_permission="data:read")
+@bp.get("/entities", ctx_permission="data:read", ctx_cache=True)
 async def list_entities(request: Request) -> HTTPResponse:
     """Entities the caller may see, searchable.
 
@@ -57,7 +57,7 @@ async def list_entities(request: Request) -> HTTPResponse:
     return respond(request, _ranked(rows, text, order), ENTITY_COLUMNS, "entities")
 
 
-@bp.get("/latest", ctx_permission="data:read")
+@bp.get("/latest", ctx_permission="data:read", ctx_cache=True)
 async def get_latest(request: Request) -> HTTPResponse:
     """Latest value, growth and rank of every entity for one indicator.
 

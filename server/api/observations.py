@@ -63,7 +63,7 @@ def _check_scope(request: Request, rows: list[dict]) -> None:
         raise DataError(outside)
 
 
-@bp.get("/series", ctx_permission="data:read")
+@bp.get("/series", ctx_permission="data:read", ctx_cache=True)
 async def get_series(request: Request) -> HTTPResponse:
     """Series by indicator, entity, tag and period range, as of a vintage or a date.
 

@@ -129,3 +129,20 @@ def test_every_route_declares_a_permission_and_is_in_the_openapi_document(app: S
         assert getattr(route.ctx, "permission", None) in PERMISSIONS, route.path
         path = re.sub(r"<(\w+)(:\w+)?>", r"{\1}", "/" + route.path.lstrip("/"))
         assert path in spec["paths"], path
+
+
+async def test_dashboard_queries_are_cached_briefly_and_any_change_drops_them(app: Sanic) -> None:
+    from server.store.models import Alert
+
+    await post(app, rows(("ind_va", "xintai", "2026-09", 25.0)))
+    url = "/api/v1/alerts?rule=ind_va_range&state=firing"
+    _, first = await app.asgi_client.get(url)
+    assert first.json["total"] == 1
+    await Alert.filter(rule="ind_va_range").update(state="resolved")  # behind the API's back
+    _, cached = await app.asgi_client.get(url)
+    assert cached.json == first.json
+    alert_id = first.json["items"][0]["id"]
+    await app.asgi_client.post(f"/api/v1/alerts/{alert_id}/actions", content=json.dumps(
+        {"action": "comment", "note": "已核实"}))
+    _, fresh = await app.asgi_client.get(url)
+    assert fresh.json["total"] == 0
