@@ -1,78 +1,74 @@
-"""Notification benchmark: alert transitions → dispatch loop → outbox → Apprise → a local JSON receiver.
+"""Notification benchmark: alert transitions → dispatch loop → the real Dispatcher → outbox → Apprise → a local
+JSON receiver, on SQLite and PostgreSQL.
 
 Run from the repository root (part of `make bench`, not of the test suite):
 
-    python -m bench.notify                      # 10,000 transitions on SQLite; table + bench/results/notify.json
-    python -m bench.notify --db postgres://postgres@127.0.0.1:5432   # on a fresh PostgreSQL database
+    python -m bench.notify                      # 10,000 transitions on SQLite and PostgreSQL; table + JSON
+    python -m bench.notify --db sqlite          # one back end (repeat --db for several; a server URL gets a
+                                                # fresh database of its own)
     python -m bench.notify --quick              # 1,000 transitions
 
-Transitions are written to the event table in batches of 100 at a steady rate, as ingests would write them,
-while the dispatch loop and one outbox worker run. A grouping stand-in dispatcher (one message per rule,
-period and parent region, due at the next tick) takes the place of the routes' group waits, which are minutes
-long by design: the figures measure the machinery, not the configured waits. Latency is from the moment a
-transition's event row was written to the arrival of the message that carries it at the receiver.
+The rules are the shipped Tai'an rule set with one route in place of the shipped ones: every alert to one
+receiver, grouped by rule and period, `group_wait 1s group_interval 1s` (the shipped waits are minutes long by
+design). The shipped inhibitions stay, so the Dispatcher does all of its work. Transitions are written to the
+event table in batches of 100 at a steady rate, as ingests would write them, while the dispatch loop and one
+outbox worker run. Latency is from the moment a transition's event row was written to the arrival, at the
+receiver, of the message that carries it; it includes the one-second group wait.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
+import os
+import shutil
 import statistics
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 
-from notifiers.model import Message, Notice, ReceiverConfig
-from notifiers.model import Silence as SilenceRule
 from server.notify.dispatch import DispatchLoop
 from server.notify.outbox import OutboxSettings, OutboxWorker, encode_urls
 from server.service import Service
 from server.store import backend, close_store, drop_store, open_store
 from server.store.models import Event, Receiver
-from tests.server.receivers import http_receiver
+from tests.server.receivers import HttpReceiver, http_receiver
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "notify.json"
-RULES = ["rules/taian"]
+SHIPPED = ROOT.parent / "rules" / "taian"
+PG = os.environ.get("TAISHAN_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 BATCH = 100  # transitions per simulated ingest
+RECEIVER = "bench"
+ROUTE = f"""
+route bench {{
+  match severity >= info
+  receivers {RECEIVER}
+  group_by rule, period
+  group_wait 1s
+  group_interval 1s
+  repeat_interval 1d
+}}
+"""
+DEADLINE = 300.0  # seconds to wait for every transition to arrive
 
 
-class GroupingStandIn:
-    """One message per (receiver, rule, period, parent region) of the notices added since the last due()."""
-
-    def __init__(self, model: object, receivers: dict[str, ReceiverConfig], link_base: str):
-        self.receivers = list(receivers)
-        self.parent = {k: e.parent or k for k, e in model.entities.items()}  # type: ignore[attr-defined]
-        self.groups: dict[tuple[str, str, str], list[Notice]] = defaultdict(list)
-
-    def add(self, notices: list[Notice], silences: list[SilenceRule], now: datetime.datetime) -> list[Notice]:
-        for n in notices:
-            self.groups[(n.rule, n.period, self.parent.get(n.entity, n.entity))].append(n)
-        return []
-
-    def due(self, now: datetime.datetime) -> list[Message]:
-        out = []
-        for (rule, period, region), notices in self.groups.items():
-            ids = tuple(n.alert_id for n in notices)
-            body = f"本期新增预警{len(notices)}条：" + "；".join(f"{n.entity_name}{n.message}" for n in notices[:20])
-            out += [Message(receiver=r, group_key=f"{rule}/{period}/{region}", title=notices[0].rule_title,
-                            body=body, body_format="text", dedup_key=f"bench:{r}:{rule}:{period}:{region}:{ids[0]}",
-                            alert_ids=ids, severity=notices[0].severity) for r in self.receivers]
-        self.groups.clear()
-        return out
-
-    def next_due(self) -> datetime.datetime | None:
-        return None
-
-    def pending_since(self) -> datetime.datetime | None:
-        return None
+def bench_rules(folder: Path) -> Path:
+    """The shipped rules with the bench route: the imports and inhibitions of routes.rules kept, its routes
+    replaced."""
+    rules = folder / "rules"
+    shutil.copytree(SHIPPED, rules)
+    shipped = (rules / "routes.rules").read_text(encoding="utf-8")
+    imports = [line for line in shipped.splitlines() if line.startswith("import ")]
+    inhibits = shipped[shipped.index("\ninhibit "):]
+    (rules / "routes.rules").write_text("\n".join(imports) + "\n" + ROUTE + inhibits, encoding="utf-8")
+    return rules
 
 
 def transitions(service: Service, count: int) -> list[dict]:
+    """Firing transitions of every rule over the counties, a period at a time."""
     assert service.model is not None
     rules = sorted(service.model.rules)
     entities = sorted(k for k, e in service.model.entities.items() if e.parent)
@@ -87,29 +83,30 @@ def transitions(service: Service, count: int) -> list[dict]:
     return out
 
 
-async def run(url: str, count: int, rate: float) -> dict:
-    service = Service(RULES)
+async def run(url: str, rules: Path, count: int, rate: float) -> dict:
+    service = Service([str(rules)])
     await service.start()
     payloads = transitions(service, count)
     with http_receiver() as receiver:
-        await Receiver.create(name="bench", urls=encode_urls([receiver.url + "/hook"]))
+        await Receiver.create(name=RECEIVER, urls=encode_urls([receiver.url + "/hook"]))
         worker = OutboxWorker(url, OutboxSettings(poll=0.05, batch=64, concurrency=32))
-        loop = DispatchLoop(service, worker.wake, make_dispatcher=GroupingStandIn, tick=0.05, batch=5000)
+        loop = DispatchLoop(service, worker.wake, tick=0.05, batch=5000)
         written: dict[int, float] = {}
         started = time.perf_counter()
         worker.start()
         loop.start()
-        for first in range(0, count, BATCH):
-            chunk = payloads[first:first + BATCH]
-            await Event.bulk_create([Event(kind="transition", payload=p) for p in chunk])
-            stamp = time.time()
-            written.update((p["alert"], stamp) for p in chunk)
-            await asyncio.sleep(BATCH / rate)
-        while len({a for body in receiver.bodies() for a in _alerts(body)}) < count:
-            await asyncio.sleep(0.05)
+        try:
+            for first in range(0, count, BATCH):
+                chunk = payloads[first:first + BATCH]
+                await Event.bulk_create([Event(kind="transition", payload=p) for p in chunk])
+                stamp = time.time()
+                written.update((p["alert"], stamp) for p in chunk)
+                await asyncio.sleep(BATCH / rate)
+            await _all_arrived(receiver, count, started)
+        finally:
+            await loop.stop()
+            await worker.stop()
         elapsed = time.perf_counter() - started
-        await loop.stop()
-        await worker.stop()
         latencies = sorted(arrival.at - written[a] for arrival in receiver.arrivals for a in _alerts(arrival.body))
         messages = len(receiver.arrivals)
     return {"backend": backend(url), "transitions": count, "messages": messages, "seconds": round(elapsed, 2),
@@ -119,34 +116,49 @@ async def run(url: str, count: int, rate: float) -> dict:
             "duplicates": len(latencies) - count}
 
 
+async def _all_arrived(receiver: HttpReceiver, count: int, started: float) -> None:
+    while len({a for body in receiver.bodies() for a in _alerts(body)}) < count:
+        if time.perf_counter() - started > DEADLINE:
+            raise SystemExit(f"{DEADLINE:.0f} 秒内未收到全部 {count} 条预警的通知")
+        await asyncio.sleep(0.05)
+
+
 def _alerts(body: dict) -> list[int]:
     return [int(part.split("）")[0]) for part in body.get("message", "").split("（#")[1:]]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default="", help="a PostgreSQL or MariaDB server URL (a fresh database is made)")
+    parser.add_argument("--db", action="append", default=[],
+                        help="sqlite or a PostgreSQL/MariaDB server URL (repeatable; default: sqlite and PostgreSQL)")
     parser.add_argument("--quick", action="store_true", help="1,000 transitions")
     parser.add_argument("--rate", type=float, default=2000.0, help="transitions written per second")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    result = asyncio.run(_main(args.db, 1000 if args.quick else 10_000, args.rate))
-    print(f"{'后端':<10}{'通知变化':>8}{'消息':>8}{'耗时(s)':>10}{'消息/秒':>10}{'p50(ms)':>10}{'p99(ms)':>10}{'重复':>6}")
-    print(f"{result['backend']:<12}{result['transitions']:>10}{result['messages']:>10}{result['seconds']:>10}"
-          f"{result['messages_per_s']:>12}{result['latency_p50_ms']:>10}{result['latency_p99_ms']:>10}"
-          f"{result['duplicates']:>8}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-    print(f"已写入 {RESULTS.relative_to(ROOT.parent)}")
+    count = 1000 if args.quick else 10_000
+    results = [asyncio.run(_main(db, count, args.rate)) for db in args.db or ["sqlite", PG]]
+    print(f"{'后端':<10}{'预警变化':>8}{'消息':>8}{'耗时(s)':>10}{'消息/秒':>10}{'p50(ms)':>10}{'p99(ms)':>10}{'重复':>6}")
+    for r in results:
+        print(f"{r['backend']:<12}{r['transitions']:>10}{r['messages']:>10}{r['seconds']:>10}"
+              f"{r['messages_per_s']:>12}{r['latency_p50_ms']:>10}{r['latency_p99_ms']:>10}{r['duplicates']:>8}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    workload = {"transitions": count, "rate_per_s": args.rate, "batch": BATCH, "group_by": ["rule", "period"],
+                "group_wait_s": 1, "group_interval_s": 1}
+    args.out.write_text(json.dumps({"workload": workload, "runs": results}, ensure_ascii=False, indent=2) + "\n",
+                        encoding="utf-8")
+    print(f"已写入 {args.out}")
 
 
 async def _main(server: str, count: int, rate: float) -> dict:
     with tempfile.TemporaryDirectory() as folder:
-        url = f"{server.rstrip('/')}/taishan_bench_{uuid.uuid4().hex[:8]}" if server else f"sqlite://{folder}/n.db"
-        await open_store(url, create=bool(server))
+        local = server == "sqlite"
+        url = f"sqlite://{folder}/n.db" if local else f"{server.rstrip('/')}/taishan_bench_{uuid.uuid4().hex[:8]}"
+        rules = bench_rules(Path(folder))
+        await open_store(url, create=not local)
         try:
-            return await run(url, count, rate)
+            return await run(url, rules, count, rate)
         finally:
-            await (drop_store() if server else close_store())
+            await (close_store() if local else drop_store())
 
 
 if __name__ == "__main__":

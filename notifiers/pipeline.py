@@ -85,6 +85,9 @@ class Dispatcher:
     def add(self, notices: list[Notice], silences: list[Silence], now: datetime.datetime) -> list[Dropped]:
         """Take notices in; returns the ones held back by inhibition or a silence, or that reach no receiver."""
         self.firing.update(notices)
+        for notice in notices:
+            if notice.state == "resolved":  # the names a region's alert held back die with it
+                self.held = {k: v for k, v in self.held.items() if k[:2] != (notice.rule, notice.entity)}
         dropped: list[Dropped] = []
         for notice in notices:
             reason = self._drop_reason(notice, silences, now)

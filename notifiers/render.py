@@ -64,6 +64,8 @@ def title(notices: list[Notice], reminder: bool = False) -> str:
 def line(notice: Notice, held: list[str], markdown: bool) -> str:
     severity = "恢复" if notice.state == "resolved" else SEVERITY_NAMES.get(notice.severity, "预警")
     text = notice.message or f"{notice.entity_name}{notice.period} {notice.rule_title}"
+    if notice.state == "resolved":
+        text = text.removeprefix("【已恢复】")  # the tag in front says so already
     if held:
         text += f"（其中{'、'.join(held)}也触发此预警）"
     if markdown:

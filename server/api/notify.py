@@ -4,6 +4,7 @@ letters."""
 from __future__ import annotations
 
 import datetime
+import os
 from urllib.parse import unquote
 
 from sanic import Blueprint, Request
@@ -17,6 +18,7 @@ from server.api.auth import principal
 from server.api.errors import ApiError
 from server.api.export import respond
 from server.notify import delivery, outbox
+from server.notify.digests import KINDS, send_digest
 from server.notify.outbox import decode_urls, encode_urls, utcnow
 from server.service import audit
 from server.store.models import Alert, OutboxMessage, Receiver, Silence
@@ -287,3 +289,31 @@ async def retry_message(request: Request, message_id: int) -> HTTPResponse:
     if notifications is not None:
         notifications.worker.wake()
     return json(_outbox_row(await OutboxMessage.get(id=message_id)), ensure_ascii=False)
+
+
+@bp.post("/digests", ctx_permission="users:admin")
+async def post_digest(request: Request) -> HTTPResponse:
+    """Send a receiver's digest now: `{"receiver": "工业科", "kind": "daily" | "monthly", "date": "2026-11-27"}`
+    (any day of the month for monthly). The schedule's own digest: one already in the outbox is not queued
+    again."""
+    body = params.json_object(request)
+    kind, name = body.get("kind"), str(body.get("receiver") or "")
+    if kind not in KINDS:
+        raise ApiError(400, "bad_parameter", "kind 应为 daily 或 monthly")
+    try:
+        day = datetime.date.fromisoformat(str(body.get("date") or ""))
+    except ValueError:
+        raise ApiError(400, "bad_parameter", f"date 应为日期，如 2026-11-27，收到「{body.get('date')}」") from None
+    try:
+        sent = await send_digest(request.app.ctx.service, name, kind, day, os.environ.get("TAISHAN_PUBLIC_URL", ""))
+    except LookupError as error:
+        raise ApiError(404, "not_found", str(error)) from None
+    except ValueError as error:
+        raise ApiError(400, "bad_parameter", str(error)) from None
+    await audit(principal(request).name, "digest.send", f"receiver:{name}",
+                {"kind": kind, "date": day.isoformat(), "queued": sent.queued})
+    notifications = getattr(request.app.ctx, "notifications", None)
+    if sent.queued and notifications is not None:
+        notifications.worker.wake()
+    return json({"receiver": name, "kind": kind, "date": day.isoformat(), "queued": sent.queued,
+                 "title": sent.message.title if sent.message else None}, status=202 if sent.queued else 200)

@@ -1,5 +1,6 @@
 """Notifications, the durable side: receivers, silences and the outbox in the store, the dispatch loop that
-turns transition events into queued messages, and the workers that send them with Apprise.
+turns transition events into queued messages, the daily and monthly digests, and the workers that send them
+with Apprise.
 
 Wire into the app with two listeners (after the store is open, before it closes):
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from sanic import Sanic
 
 from server.notify import outbox
+from server.notify.digests import DigestScheduler
 from server.notify.dispatch import DispatchLoop
 from server.notify.outbox import OutboxSettings, OutboxWorker
 
@@ -25,25 +27,30 @@ __all__ = ["Notifications", "start_notifications", "stop_notifications"]
 class Notifications:
     worker: OutboxWorker
     loop: DispatchLoop
+    digests: DigestScheduler
 
 
 async def start_notifications(app: Sanic) -> None:
-    """Start the dispatch loop and an outbox worker in this server worker, and publish the outbox metrics.
-    `TAISHAN_NOTIFY=0` leaves sending to stand-alone workers (`python -m server.notify.outbox`)."""
+    """Start the dispatch loop, the digest schedule and an outbox worker in this server worker, and publish the
+    outbox metrics. `TAISHAN_NOTIFY=0` leaves sending to stand-alone workers (`python -m server.notify.outbox`)."""
     app.ctx.extra_metrics["taishan_outbox_depth"] = ("Messages waiting in the outbox.", outbox.depth)
     app.ctx.extra_metrics["taishan_outbox_dead"] = ("Messages that used up their attempts (dead letters).",
                                                     outbox.dead)
     if os.environ.get("TAISHAN_NOTIFY", "1") == "0":
         return
     worker = OutboxWorker(app.ctx.settings.db, OutboxSettings())
-    loop = DispatchLoop(app.ctx.service, worker.wake, link_base=os.environ.get("TAISHAN_PUBLIC_URL", ""))
-    app.ctx.notifications = Notifications(worker, loop)
+    link_base = os.environ.get("TAISHAN_PUBLIC_URL", "")
+    loop = DispatchLoop(app.ctx.service, worker.wake, link_base=link_base)
+    digests = DigestScheduler(app.ctx.service, worker.wake, link_base=link_base)
+    app.ctx.notifications = Notifications(worker, loop, digests)
     worker.start()
     loop.start()
+    digests.start()
 
 
 async def stop_notifications(app: Sanic) -> None:
     notifications: Notifications | None = getattr(app.ctx, "notifications", None)
     if notifications is not None:
+        await notifications.digests.stop()
         await notifications.loop.stop()
         await notifications.worker.stop()

@@ -3,8 +3,10 @@
 One worker runs it at a time (a lease on the `notify_cursor` row). The cursor only moves past an event once
 no notice from it is still waiting in a group (`Dispatcher.pending_since()`), so a restart, or another
 worker taking the lease over, replays those events; the outbox's unique dedup keys drop what was already
-queued. Silences are kept here too: how many notices each one held back, expiry when its alert resolves,
-and a message to its creator when it ends (saying so when it matched nothing for its whole life).
+queued. A new dispatcher is first told what fires already (the alert table), so that a city alert raised
+before a restart still holds back its counties' alerts after it. Silences are kept here too: how many notices
+each one held back, expiry when its alert resolves, and a message to its creator when it ends (saying so when
+it matched nothing for its whole life).
 """
 
 from __future__ import annotations
@@ -27,18 +29,20 @@ from dsl import Model
 from notifiers.model import Message, Notice, ReceiverConfig
 from notifiers.model import Silence as SilenceRule
 from notifiers.notices import notice_from, rule_tags
+from notifiers.pipeline import Dispatcher, Dropped
 from notifiers.silences import matches
 from server.notify import outbox
 from server.notify.outbox import USER_PREFIX, decode_urls, utcnow
 from server.service import Service
-from server.store.models import Event, NotifyCursor, Receiver, Silence, User
+from server.store.models import Alert, Event, NotifyCursor, Receiver, Silence, User
 
 log = logging.getLogger("taishan.notify")
 CURSOR_ID = 1
 
 
 class DispatcherLike(Protocol):
-    def add(self, notices: list[Notice], silences: list[SilenceRule], now: datetime.datetime) -> list[Notice]: ...
+    def remember(self, notices: list[Notice]) -> None: ...
+    def add(self, notices: list[Notice], silences: list[SilenceRule], now: datetime.datetime) -> list[Dropped]: ...
     def due(self, now: datetime.datetime) -> list[Message]: ...
     def next_due(self) -> datetime.datetime | None: ...
     def pending_since(self) -> datetime.datetime | None: ...
@@ -48,7 +52,6 @@ DispatcherFactory = Callable[[Model, dict[str, ReceiverConfig], str], Dispatcher
 
 
 def pipeline_dispatcher(model: Model, receivers: dict[str, ReceiverConfig], link_base: str) -> DispatcherLike:
-    from notifiers.pipeline import Dispatcher  # the pure pipeline; imported late so a stand-in needs none of it
     return Dispatcher(model, receivers, link_base=link_base)
 
 
@@ -61,6 +64,7 @@ class DispatchLoop:
         self.name = (name or f"{socket.gethostname()}:{os.getpid()}")[:64]
         self.dispatcher: DispatcherLike | None = None
         self._signature: tuple = ()
+        self._tags: dict[str, tuple[str, ...]] = {}
         self._read_to = 0  # the last event fed to the dispatcher
         self._held: deque[tuple[int, datetime.datetime]] = deque()  # fed, not yet past the cursor
         self._stopping = False
@@ -130,16 +134,17 @@ class DispatchLoop:
         signature = (self.service.version, tuple((r.name, r.updated_at) for r in receivers))
         if self.dispatcher is not None and signature == self._signature:
             return
-        assert self.service.model is not None
+        assert self.service.model is not None and self.service.plan is not None
         configs = {r.name: receiver_config(r) for r in receivers}
+        self._tags = rule_tags(self.service.plan)
         self.dispatcher = self.make_dispatcher(self.service.model, configs, self.link_base)
+        self.dispatcher.remember(await firing_notices(self.service.model, self._tags, self.link_base))
         self._signature, self._read_to = signature, cursor.last_event_id
         self._held.clear()
 
     def _notices(self, events: list[Event]) -> list[Notice]:
-        assert self.service.model is not None and self.service.plan is not None
-        tags = rule_tags(self.service.plan)
-        return [notice_from(self.service.model, e.payload, tags, self.link_base, e.created_at) for e in events]
+        assert self.service.model is not None
+        return [notice_from(self.service.model, e.payload, self._tags, self.link_base, e.created_at) for e in events]
 
     async def _advance(self, cursor: NotifyCursor) -> None:
         assert self.dispatcher is not None
@@ -149,6 +154,18 @@ class DispatchLoop:
             last = self._held.popleft()[0]
         if last != cursor.last_event_id:
             await NotifyCursor.filter(id=CURSOR_ID, holder=self.name).update(last_event_id=last)
+
+
+async def firing_notices(model: Model, tags: dict[str, tuple[str, ...]], link_base: str) -> list[Notice]:
+    """The alerts firing now, as notices: what a fresh dispatcher must know for inhibition."""
+    return [notice_from(model, alert_payload(a, a.state), tags, link_base) for a in await Alert.filter(state="firing")]
+
+
+def alert_payload(alert: Alert, state: str) -> dict:
+    """A transition-like payload from an alert row (its last known period, severity and message)."""
+    return {"alert": alert.id, "rule": alert.rule, "kind": alert.kind, "entity": alert.entity,
+            "indicator": alert.indicator or None, "period": alert.period, "new": state, "severity": alert.severity,
+            "message": alert.message}
 
 
 def receiver_config(receiver: Receiver) -> ReceiverConfig:
@@ -170,10 +187,10 @@ async def _active_silences(now: datetime.datetime) -> list[tuple[SilenceRule, Si
 
 
 async def _account_silences(silences: list[tuple[SilenceRule, Silence]], notices: list[Notice],
-                            dropped: list[Notice], now: datetime.datetime) -> None:
+                            dropped: list[Dropped], now: datetime.datetime) -> None:
     """Count what each silence held back; end those that expire when their alert resolves."""
     for rule, row in silences:
-        held = sum(1 for n in dropped if matches(rule, n))
+        held = sum(1 for d in dropped if d.reason == "silenced" and d.by == str(rule.id))
         if held:
             await Silence.filter(id=row.id).update(matched_count=F("matched_count") + held)
         if row.expire_on_resolve:

@@ -18,6 +18,7 @@ import pytest
 
 from notifiers.model import Message, Notice, ReceiverConfig
 from notifiers.model import Silence as SilenceRule
+from notifiers.pipeline import Dropped
 from notifiers.silences import silencing
 from server import crypto
 from server.notify import outbox
@@ -252,9 +253,12 @@ class OnePerNotice:
     def __init__(self, model: object, receivers: dict[str, ReceiverConfig], link_base: str):
         self.receivers, self.waiting = receivers, []
 
-    def add(self, notices: list[Notice], silences: list[SilenceRule], now: datetime.datetime) -> list[Notice]:
-        dropped = [n for n in notices if silencing(silences, n, now) is not None]
-        self.waiting += [n for n in notices if n not in dropped]
+    def remember(self, notices: list[Notice]) -> None:
+        """Nothing to remember: the stand-in has no inhibition."""
+
+    def add(self, notices: list[Notice], silences: list[SilenceRule], now: datetime.datetime) -> list[Dropped]:
+        dropped = [Dropped(n, "silenced", str(s.id)) for n in notices if (s := silencing(silences, n, now))]
+        self.waiting += [n for n in notices if not silencing(silences, n, now)]
         return dropped
 
     def due(self, now: datetime.datetime) -> list[Message]:

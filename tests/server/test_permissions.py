@@ -114,6 +114,7 @@ EXPECTED: dict[str, set[str]] = {
     "notify.expire_silence": EDITORS,
     "notify.list_outbox": ANALYSTS,
     "notify.retry_message": ADMIN,
+    "notify.post_digest": ADMIN,
 }
 STREAMS = {"events.events"}  # answered with an endless stream: "allowed" is a stream still open after a moment
 STREAM_WAIT = 0.5
