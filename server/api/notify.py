@@ -11,6 +11,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from tortoise.timezone import localtime
 
+from dsl import Model
 from notifiers.silences import check_matchers
 from server import crypto
 from server.api import params
@@ -46,11 +47,11 @@ def _receiver_row(r: Receiver, reveal: bool = False) -> dict:
     urls = decode_urls(r.urls)
     return {"name": r.name, "urls": urls if reveal else [crypto.mask(u) for u in urls], "tags": r.tags,
             "quiet_start": r.quiet_start, "quiet_end": r.quiet_end,
-            "quiet_breakthrough": r.quiet_breakthrough, "format": r.format, "enabled": r.enabled,
+            "quiet_breakthrough": r.quiet_breakthrough, "format": r.format, "scope": r.scope, "enabled": r.enabled,
             "created_by": r.created_by, "updated_at": _iso(r.updated_at)}
 
 
-def _receiver_fields(body: dict, creating: bool) -> dict:
+def _receiver_fields(body: dict, creating: bool, model: Model) -> dict:
     """The checked fields of a create or change request."""
     changes: dict = {}
     if "urls" in body or creating:
@@ -80,7 +81,14 @@ def _receiver_fields(body: dict, creating: bool) -> dict:
             raise ApiError(400, "bad_parameter", "format 应为空（按目标自身格式）、text、markdown 或 html")
         changes["format"] = body["format"]
     if "enabled" in body:
-        changes["enabled"] = bool(body["enabled"])
+        if not isinstance(body["enabled"], bool):
+            raise ApiError(400, "bad_parameter", "enabled 应为 true 或 false")
+        changes["enabled"] = body["enabled"]
+    if "scope" in body:
+        scope = body["scope"]
+        if not isinstance(scope, list) or not all(isinstance(e, str) and e in model.entities for e in scope):
+            raise ApiError(400, "bad_parameter", "scope 应为已知单位 id 的列表（空表示全部）")
+        changes["scope"] = scope
     return changes
 
 
@@ -118,7 +126,8 @@ async def create_receiver(request: Request) -> HTTPResponse:
         raise ApiError(400, "bad_parameter", "接收方名称须为 1–64 个字符，且不能以 user: 开头")
     if await Receiver.exists(name=name):
         raise ApiError(409, "exists", f"接收方「{name}」已存在")
-    receiver = await Receiver.create(name=name, created_by=principal(request).name, **_receiver_fields(body, True))
+    fields = _receiver_fields(body, True, request.app.ctx.service.model)
+    receiver = await Receiver.create(name=name, created_by=principal(request).name, **fields)
     await audit(principal(request).name, "receiver.create", f"receiver:{receiver.name}", _audited(receiver))
     return json(_receiver_row(receiver), status=201, ensure_ascii=False)
 
@@ -142,7 +151,7 @@ async def get_receiver(request: Request, name: str) -> HTTPResponse:
 @bp.patch("/receivers/<name>", ctx_permission="users:admin")
 async def change_receiver(request: Request, name: str) -> HTTPResponse:
     receiver = await _receiver(name)
-    changes = _receiver_fields(params.json_object(request), False)
+    changes = _receiver_fields(params.json_object(request), False, request.app.ctx.service.model)
     before = _audited(receiver)
     for field, value in changes.items():
         setattr(receiver, field, value)

@@ -151,7 +151,7 @@ async def digests(service: Service, win: Window, receivers: list[Receiver], link
     assert service.model is not None and service.plan is not None
     found = await findings(service.model, rule_tags(service.plan), win, link_base)
     messages = [digest_message(config, content_for(service.model, config, found, win.label), link_base)
-                for config in map(receiver_config, receivers)]
+                for config in (receiver_config(r, service.model) for r in receivers)]
     return [m for m in messages if m is not None]
 
 

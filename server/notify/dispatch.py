@@ -31,6 +31,7 @@ from notifiers.model import Silence as SilenceRule
 from notifiers.notices import notice_from, rule_tags
 from notifiers.pipeline import Dispatcher, Dropped
 from notifiers.silences import matches
+from server.accounts import visible_entities
 from server.notify import outbox
 from server.notify.outbox import USER_PREFIX, decode_urls, utcnow
 from server.service import Service
@@ -135,7 +136,7 @@ class DispatchLoop:
         if self.dispatcher is not None and signature == self._signature:
             return
         assert self.service.model is not None and self.service.plan is not None
-        configs = {r.name: receiver_config(r) for r in receivers}
+        configs = {r.name: receiver_config(r, self.service.model) for r in receivers}
         self._tags = rule_tags(self.service.plan)
         self.dispatcher = self.make_dispatcher(self.service.model, configs, self.link_base)
         self.dispatcher.remember(await firing_notices(self.service.model, self._tags, self.link_base))
@@ -168,12 +169,14 @@ def alert_payload(alert: Alert, state: str) -> dict:
             "message": alert.message}
 
 
-def receiver_config(receiver: Receiver) -> ReceiverConfig:
+def receiver_config(receiver: Receiver, model: Model) -> ReceiverConfig:
     quiet = None
     if receiver.quiet_start and receiver.quiet_end:
         quiet = (datetime.time.fromisoformat(receiver.quiet_start), datetime.time.fromisoformat(receiver.quiet_end))
+    # A county's receiver hears of its county, the city and the province: what its leader may see.
     return ReceiverConfig(name=receiver.name, urls=tuple(decode_urls(receiver.urls)), quiet=quiet,
-                          quiet_breakthrough=receiver.quiet_breakthrough)
+                          quiet_breakthrough=receiver.quiet_breakthrough,
+                          scope=visible_entities(model, [e for e in receiver.scope if e in model.entities]))
 
 
 def silence_rule(row: Silence) -> SilenceRule:

@@ -330,6 +330,7 @@ class Receiver(Model):
     quiet_end = fields.CharField(max_length=5, null=True)
     quiet_breakthrough = fields.CharField(max_length=16, null=True)  # severity that still goes out; null: none
     format = fields.CharField(max_length=16, default="")  # "" (each target's own) | text | markdown | html
+    scope = fields.JSONField(default=list)  # roots of the entity subtrees whose alerts it gets; empty: all
     enabled = fields.BooleanField(default=True)
     created_by = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField(auto_now_add=True)

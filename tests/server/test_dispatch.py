@@ -155,3 +155,15 @@ async def test_a_resolved_alert_carries_the_value_at_recovery(sqlite_service: Se
         assert ended.startswith("【已恢复】新泰市 规上工业增速超出合理区间")
         assert "新泰市2026年10月规模以上工业增加值增长10.0%" in ended
     await assert_each_arrived_once(receiver)
+
+
+async def test_a_receiver_scoped_to_a_county_hears_only_of_its_region(sqlite_service: Service, sqlite_store: str,
+                                                                      receiver: HttpReceiver) -> None:
+    paths = await add_route_receivers(sqlite_service, receiver)
+    await Receiver.filter(name="县区统计局").update(scope=["xintai"])
+    await sqlite_service.ingest([row("xintai", "2026-09", 25.0), row("dongping", "2026-09", 23.0)], source="api")
+    await deliver(sqlite_store, DispatchLoop(sqlite_service), T0, T0 + PAST_WAITS)
+    county = arrived(receiver, paths["县区统计局"])
+    assert any("新泰市" in m for m in county) and not any("东平县" in m for m in county)
+    industry = arrived(receiver, paths["工业科"])
+    assert any("东平县" in m for m in industry)  # an unscoped receiver hears of both
