@@ -278,7 +278,8 @@ def _serve(args: argparse.Namespace) -> int:
     # A deep accept queue: two thousand dashboards connecting at once must not be turned away and retried.
     app.prepare(host=settings.host, port=settings.port, workers=settings.effective_workers(),
                 access_log=settings.access_log, motd=False, backlog=4096)
-    print(f"泰山经济运行监测服务：http://{settings.host}:{settings.port}/api/v1/openapi.json"
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"泰山经济运行监测服务：登录 {base}/login，接口文档 {base}/api/v1/openapi.json"
           f"（数据库 {settings.db}，{settings.effective_workers()} 个工作进程）", flush=True)
     Sanic.serve(primary=app, app_loader=loader)
     return 0
