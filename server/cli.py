@@ -112,6 +112,14 @@ def _parser() -> argparse.ArgumentParser:
     route_test.add_argument("--state", default="firing", choices=["firing", "resolved"])
     route_test.set_defaults(handler=_routes_test)
 
+    report = commands.add_parser("report", help="生成某地区某月的统计分析简报（HTML 或 PDF）")
+    report.add_argument("--entity", required=True)
+    report.add_argument("--period", required=True, help="如 2026-10")
+    report.add_argument("--format", choices=["html", "pdf"], default="html")
+    report.add_argument("--out", default=None, help="写到这个文件（默认 var/reports/…）")
+    report.add_argument("--db", default=None, help="数据库 URL（TAISHAN_DB）")
+    report.set_defaults(handler=_report)
+
     database = commands.add_parser("db", help="数据库维护")
     db_commands = database.add_subparsers(required=True, metavar="ACTION")
     copy = db_commands.add_parser("copy", help="把全部数据（含历史版本）从一个数据库复制到另一个")
@@ -252,6 +260,12 @@ def _routes_test(args: argparse.Namespace) -> int:
              f"{route.quiet[0]}-{route.quiet[1]}" if route.quiet else "—"] for route, receiver in matched]
     print(table.render(["接收组", "路由", "分组", "等待", "免打扰"], rows))
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from server.reports import report_command
+
+    return asyncio.run(report_command(_settings(args), args.entity, args.period, args.out, args.format))
 
 
 def _user(args: argparse.Namespace) -> int:

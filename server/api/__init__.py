@@ -22,7 +22,9 @@ from server.api import (
     observations,
     openapi,
     pages,
+    reports,
     rulesets,
+    targets,
     templates,
     users,
 )
@@ -34,7 +36,7 @@ from server.service import Service
 from server.store import close_store, open_store
 
 BLUEPRINTS = [health.bp, openapi.bp, account.bp, users.bp, observations.bp, alerts.bp, events.bp, rulesets.bp,
-              catalog.bp, templates.bp, notify.bp, pages.bp]
+              catalog.bp, templates.bp, notify.bp, targets.bp, reports.bp, pages.bp]
 
 _instances = 0
 
