@@ -10,6 +10,9 @@ Wire into the app with two listeners (after the store is open, before it closes)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 from dataclasses import dataclass
 
@@ -21,6 +24,8 @@ from server.notify.dispatch import DispatchLoop
 from server.notify.outbox import OutboxSettings, OutboxWorker
 
 __all__ = ["Notifications", "start_notifications", "stop_notifications"]
+log = logging.getLogger("taishan")
+BRIEF_CHECK_SECONDS = 60
 
 
 @dataclass
@@ -28,6 +33,7 @@ class Notifications:
     worker: OutboxWorker
     loop: DispatchLoop
     digests: DigestScheduler
+    briefs: asyncio.Task | None = None
 
 
 async def start_notifications(app: Sanic) -> None:
@@ -46,11 +52,29 @@ async def start_notifications(app: Sanic) -> None:
     worker.start()
     loop.start()
     digests.start()
+    app.ctx.notifications.briefs = asyncio.create_task(_monthly_briefs(app, worker, link_base))
+
+
+async def _monthly_briefs(app: Sanic, worker: OutboxWorker, link_base: str) -> None:
+    """Each region's brief for last month, from the 3rd at 09:00; the outbox's dedup key sends each once."""
+    from server.reports import monthly_briefs
+
+    while True:
+        try:
+            if await monthly_briefs(app.ctx.service, outbox.utcnow(), link_base):
+                worker.wake()
+        except Exception:
+            log.exception("monthly briefs failed; retrying in a minute")
+        await asyncio.sleep(BRIEF_CHECK_SECONDS)
 
 
 async def stop_notifications(app: Sanic) -> None:
     notifications: Notifications | None = getattr(app.ctx, "notifications", None)
     if notifications is not None:
+        if notifications.briefs is not None:
+            notifications.briefs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notifications.briefs
         await notifications.digests.stop()
         await notifications.loop.stop()
         await notifications.worker.stop()

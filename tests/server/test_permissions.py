@@ -115,6 +115,8 @@ EXPECTED: dict[str, set[str]] = {
     "notify.list_outbox": ANALYSTS,
     "notify.retry_message": ADMIN,
     "notify.post_digest": ADMIN,
+    "reports.get_brief": SIGNED_IN,
+    "reports.send_brief": EDITORS,
 }
 STREAMS = {"events.events"}  # answered with an endless stream: "allowed" is a stream still open after a moment
 STREAM_WAIT = 0.5
