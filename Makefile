@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/taishan serve --db $(DEMO_DB)
 
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

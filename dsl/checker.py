@@ -46,6 +46,7 @@ FUNCTIONS: dict[str, tuple[int, int, tuple[int, ...]]] = {
     "peer_z": (1, 1, ()), "rank": (1, 1, ()), "share": (1, 1, ()),
     "changepoint": (1, 1, ()), "progress": (1, 1, ()), "target": (1, 1, ()), "time_progress": (0, 0, ()),
     "history": (1, 1, ()), "revision": (1, 1, ()),
+    "pull": (1, 2, ()), "contribution": (1, 2, ()), "above_scale": (0, 0, ()), "year": (0, 0, ()),
 }
 AGGREGATES = ("sum", "mean", "count", "min", "max")
 MAX_WINDOW = 120
@@ -697,6 +698,18 @@ def _progress(checker: _Checker, expr: ast.Call, args: list[ExprType]) -> ExprTy
     return ExprType("num", unit, args[0].freq, None)
 
 
+def _contribution(checker: _Checker, expr: ast.Call, args: list[ExprType]) -> ExprType:
+    level = args[0]
+    if level.form not in LEVEL_FORMS:
+        checker.error(expr.span, f"`{expr.function}` needs a level (ytd, period or stock), "
+                                 f"got {level.form or 'a derived value'}")
+    if len(args) == 2 and args[1].unit not in (PERCENT, None):
+        checker.error(expr.span, f"the second argument of `{expr.function}` is a growth in %, not {args[1].unit}")
+    if len(args) == 2 and args[1].freq and level.freq and args[1].freq != level.freq:
+        checker.error(expr.span, f"cannot combine a {level.freq} level with a {args[1].freq} growth")
+    return ExprType("num", PERCENT, level.freq, None)
+
+
 def _changepoint(checker: _Checker, expr: ast.Call, args: list[ExprType]) -> ExprType:
     return ExprType("num", None, args[0].freq, None)
 
@@ -710,7 +723,8 @@ _FUNCTION_TYPES = {
     "lag": _keeps_form, "abs": _same_as_first, "sign": _unitless, "sqrt": _unitless,
     "peer_z": _unitless, "rank": _unitless, "zscore": _unitless, "share": _percent, "revision": _percent,
     "history": _unitless, "changepoint": _changepoint, "progress": _progress, "target": _progress,
-    "time_progress": _time_progress,
+    "time_progress": _time_progress, "pull": _contribution, "contribution": _contribution,
+    "above_scale": _unitless, "year": _unitless,
 }
 
 

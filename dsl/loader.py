@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from dsl import ast
 from dsl.checker import check
@@ -32,8 +34,26 @@ def expand(paths: Iterable[str]) -> list[str]:
     return found
 
 
+@contextlib.contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Parsing allocates hundreds of thousands of small objects that all stay alive: cyclic garbage
+    collection passes over them find nothing, yet cost a third of the load time of a large rule set."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load(paths: Iterable[str], reader: Reader = _read_utf8) -> Model:
     """Load rule files and everything they import. Raises DslError with every problem in every file."""
+    with _no_gc_pauses():
+        return _load(paths, reader)
+
+
+def _load(paths: Iterable[str], reader: Reader) -> Model:
     files: list[ast.RuleFile] = []
     sources: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 from dataclasses import dataclass, field
 
@@ -57,13 +58,15 @@ class Model:
 
     def descendants(self, entity: str) -> list[str]:
         found: list[str] = []
-        stack = self.children(entity)
-        while stack:
-            current = stack.pop(0)
-            if current in found or current == entity:
+        seen = {entity}  # a set: a county holds hundreds of enterprises
+        queue = collections.deque(self.children(entity))
+        while queue:
+            current = queue.popleft()
+            if current in seen:
                 continue  # a cycle in `in`, which the checker reports
+            seen.add(current)
             found.append(current)
-            stack.extend(self.children(current))
+            queue.extend(self.children(current))
         return found
 
     def province(self) -> str | None:
@@ -95,12 +98,12 @@ class Model:
             return self.regions()
         kinds = SCOPE_KINDS.get(scope.kind, ())
         by_subtree = scope.kind != "entity"
-        chosen: list[str] = []
+        chosen: dict[str, None] = {}  # ordered and without repeats
         for entity_set in scope.sets:
             for entity in self.expand_set(entity_set, subtree_default=by_subtree):
-                if entity not in chosen and self.entities[entity].kind in kinds:
-                    chosen.append(entity)
-        return chosen
+                if self.entities[entity].kind in kinds:
+                    chosen.setdefault(entity)
+        return list(chosen)
 
     def tagged(self, tags: tuple[str, ...]) -> list[str]:
         return [i.id for i in self.indicators.values() if set(i.tags) & set(tags)]

@@ -63,7 +63,7 @@ class Plan:
     node_cross: list[bool] = field(default_factory=list)  # per node
 
 
-CROSS_ENTITY_OPS = ("at", "at_parent", "peer_z", "rank", "share", "agg", "agg_children")
+CROSS_ENTITY_OPS = ("at", "at_parent", "peer_z", "rank", "share", "agg", "agg_children", "pull", "contribution")
 
 
 class _Builder:
@@ -135,8 +135,12 @@ class _Builder:
             return self._period_transform(expr)
         if name in ("progress", "target"):
             return self._target(expr)
-        if name == "time_progress":
-            return self.add("time_progress", (), None)
+        if name in ("time_progress", "year", "above_scale"):
+            return self.add(name, (), None)
+        if name in ("pull", "contribution"):
+            # Both compare with the same period a year back: the increment, and the parent's base.
+            args = tuple(self.expr(a) for a in expr.args)
+            return self.add(name, args, self._per_year(), self._per_year())
         if name in ("history", "changepoint"):
             return self.add(name, (self.expr(expr.args[0]),), None, FULL_HISTORY)
         if name == "revision":

@@ -50,3 +50,15 @@ def rate_array(part_base: np.ndarray, part_growth: np.ndarray, total_base: np.nd
     pull = pull_array(part_base, part_growth, total_base)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total_growth != 0, pull / total_growth * 100, np.nan)
+
+
+def increment_pull(increment: np.ndarray, total_base: np.ndarray) -> np.ndarray:
+    """Pull in percentage points from a part's increment (already at the chosen prices) and the base total."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total_base != 0, increment / total_base * 100, np.nan)
+
+
+def increment_rate(increment: np.ndarray, total_increment: np.ndarray) -> np.ndarray:
+    """Contribution rate in percent: a part's increment over the total's increment."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total_increment != 0, increment / total_increment * 100, np.nan)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import changepoints, transforms
+from engine import changepoints, contributions, transforms
 from engine.compiler import Node
 from engine.panel import Panel
 from engine.periods import Axis, Period
@@ -85,6 +85,20 @@ def _const(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
 @operator("time_progress")
 def _time_progress(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
     return full(frame, transforms.time_progress(frame.axis))
+
+
+@operator("year")
+def _year(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
+    return full(frame, frame.axis.years.astype(float))
+
+
+@operator("above_scale")
+def _above_scale(frame: Frame, node: Node, _: list[np.ndarray]) -> np.ndarray:
+    """The year each entity went above scale (规上); missing for entities without one (regions)."""
+    entities = frame.panel.model.entities
+    names = frame.panel.entities if frame.rows is None else [frame.panel.entities[r] for r in frame.rows]
+    years = np.array([float(entities[e].attrs.get("above_scale", np.nan)) for e in names])
+    return np.broadcast_to(years[:, None], frame.shape)
 
 
 # ----------------------------------------------------------------------------- arithmetic and logic
@@ -265,6 +279,31 @@ def _share(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     share = inputs[0] / parent * 100
     share[parent == 0] = np.nan
     return share
+
+
+def _increments(frame: Frame, inputs: list[np.ndarray], per_year: int) -> tuple[np.ndarray, np.ndarray]:
+    """Year-on-year increment and base of a level. With a growth (%) as second input, the increment is
+    base × growth: comparable-price growth, where the level's own change also carries prices."""
+    level = np.asarray(inputs[0], dtype=float)
+    base = transforms.lag(level, per_year)
+    increment = base * inputs[1] / 100 if len(inputs) == 2 else level - base
+    return increment, base
+
+
+@operator("pull")
+def _pull(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    increment, base = _increments(frame, inputs, node.param)
+    return contributions.increment_pull(increment, _parent_rows(frame, base))
+
+
+@operator("contribution")
+def _contribution(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    increment, _base = _increments(frame, inputs, node.param)
+    if len(inputs) == 2:
+        parent_increment, _ = _increments(frame, [_parent_rows(frame, x) for x in inputs], node.param)
+    else:
+        parent_increment = _parent_rows(frame, increment)
+    return contributions.increment_rate(increment, parent_increment)
 
 
 @operator("peer_z")

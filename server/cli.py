@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--offline", action="store_true", help="不写数据库，只离线评估并打印预警")
     demo.set_defaults(handler=_demo)
 
-    serve = commands.add_parser("serve", help="启动服务（API）")
+    serve = commands.add_parser("serve", help="启动服务（API 与看板）")
     serve.add_argument("--db", default=None, help="数据库 URL（TAISHAN_DB）")
     serve.add_argument("--host", default=None, help="监听地址（TAISHAN_HOST，默认 127.0.0.1）")
     serve.add_argument("--port", type=int, default=None, help="端口（TAISHAN_PORT，默认 8000）")
@@ -284,18 +284,23 @@ def _serve(args: argparse.Namespace) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
+    from server import dashlink
     from server.api import create_app
 
     settings = _settings(args)
+    dashboards = dashlink.start(settings)  # before the workers are spawned: they inherit its address and secret
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     # A deep accept queue: two thousand dashboards connecting at once must not be turned away and retried.
     app.prepare(host=settings.host, port=settings.port, workers=settings.effective_workers(),
                 access_log=settings.access_log, motd=False, backlog=4096)
     base = f"http://{settings.host}:{settings.port}"
-    print(f"泰山经济运行监测服务：登录 {base}/login，接口文档 {base}/api/v1/openapi.json"
+    print(f"泰山经济运行监测服务：登录 {base}/login，看板 {base}/dash/overview，接口文档 {base}/api/v1/openapi.json"
           f"（数据库 {settings.db}，{settings.effective_workers()} 个工作进程）", flush=True)
-    Sanic.serve(primary=app, app_loader=loader)
+    try:
+        Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        dashboards.stop()
     return 0
 
 

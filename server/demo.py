@@ -26,7 +26,9 @@ How the numbers are made, and why:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -717,6 +719,162 @@ def _zones(w: World) -> None:
     scenic.values("tourists", _ytd(tourists, w.cal), digits=2)
 
 
+# ----------------------------------------------------------------------------- enterprises
+
+# The enterprise population is fixed (its declarations are committed as rules/taian/enterprises.rules);
+# `generate(seed)` varies only the monthly noise of their data.
+ENTERPRISE_SEED = 4754  # GB/T 4754, the industry classification
+ENTERPRISE_COUNT = 300
+ENTERPRISE_YEAR = 2026  # "this year" of the planted watch categories: 小升规 firms went above scale in it
+ENTERPRISE_YEARS = 3  # enterprise data covers the last three years up to `end` (a base year for growth)
+ENTERPRISES_FILE = Path(__file__).resolve().parents[1] / "rules" / "taian" / "enterprises.rules"
+COUNTY_NAMES = {"taishan": "泰山", "daiyue": "岱岳", "xintai": "新泰", "feicheng": "肥城", "ningyang": "宁阳",
+                "dongping": "东平"}
+# GB/T 4754 division, the word in a firm's name, power use (万千瓦时) per 万元 of output.
+INDUSTRIES: tuple[tuple[str, str, float], ...] = (
+    ("B06", "煤业", 0.060), ("C13", "食品", 0.015), ("C17", "纺织", 0.030), ("C22", "纸业", 0.055),
+    ("C26", "化工", 0.070), ("C30", "建材", 0.090), ("C31", "钢铁", 0.110), ("C33", "金属制品", 0.030),
+    ("C34", "机械", 0.018), ("C35", "装备", 0.016), ("C36", "汽车部件", 0.014), ("C38", "电气", 0.012),
+    ("C39", "电子", 0.010), ("D44", "热电", 0.080),
+)
+NAME_WORDS = "鲁华泰恒瑞金鑫宏通远盛兴隆祥和安康丰源达岳东方润德信博凯"
+# Size class by annual output (万元): 大型 ≥ 4亿, 中型 ≥ 1亿, else 小型 (employees are not modelled).
+SIZE_CLASSES = ((40_000.0, "large"), (10_000.0, "medium"), (0.0, "small"))
+# Planted watch categories: (category, county, rank of the firm by size in its county).
+PLANTED_FIRMS: tuple[tuple[str, str, int], ...] = (
+    ("decliner", "xintai", 2), ("decliner", "feicheng", 2), ("decliner", "daiyue", 3),
+    ("grower", "xintai", 12), ("grower", "feicheng", 15), ("grower", "taishan", 6), ("grower", "ningyang", 8),
+    ("grower", "dongping", 5),
+    ("new", "taishan", 20), ("new", "daiyue", 40), ("new", "xintai", 70), ("new", "feicheng", 75),
+    ("new", "ningyang", 25),
+)
+# Growth of output, power use and orders (%) of a planted firm in ENTERPRISE_YEAR.
+PLANTED_GROWTH = {"decliner": (-30.0, -25.0, -35.0), "grower": (35.0, 25.0, 40.0), "new": (12.0, 10.0, 12.0)}
+
+
+@dataclass(frozen=True)
+class Enterprise:
+    id: str
+    name: str
+    county: str
+    industry: str
+    size: str
+    above_scale: int
+    level: float  # annual output of ENTERPRISE_YEAR - 1, 万元
+    growth: float  # its own trend growth, % a year
+    intensity: float  # power use per 万元 of output
+    category: str | None = None  # planted watch category
+
+
+@functools.cache
+def enterprises() -> tuple[Enterprise, ...]:
+    """The fixed enterprise population: log-normal sizes (a few giants, many firms near the 2000万元
+    threshold), spread over the counties by their share of industry."""
+    rng = np.random.default_rng(ENTERPRISE_SEED)
+    counts = np.round(np.array(SHARES["industry"]) * ENTERPRISE_COUNT).astype(int)
+    firms: list[Enterprise] = []
+    names: set[str] = set()
+    for county, count in zip(COUNTIES, counts, strict=True):
+        levels = np.sort(2_000.0 + rng.lognormal(np.log(9_000.0), 1.25, count))[::-1]
+        for level in levels:
+            code, word, intensity = INDUSTRIES[int(rng.integers(len(INDUSTRIES)))]
+            name = _firm_name(rng, county, word, names)
+            size = next(label for floor, label in SIZE_CLASSES if level >= floor)
+            firms.append(Enterprise(
+                id=f"ent{len(firms) + 1:03d}", name=name, county=county, industry=code, size=size,
+                above_scale=int(rng.integers(2003, ENTERPRISE_YEAR)), level=float(round(level, 1)),
+                growth=float(rng.normal(6.0, 4.0)), intensity=intensity * float(np.exp(rng.normal(0, 0.2)))))
+    return tuple(_plant_categories(firms))
+
+
+def _firm_name(rng: np.random.Generator, county: str, word: str, taken: set[str]) -> str:
+    while True:
+        pick = rng.choice(len(NAME_WORDS), 2, replace=False)
+        name = f"{COUNTY_NAMES[county]}{NAME_WORDS[pick[0]]}{NAME_WORDS[pick[1]]}{word}有限公司"
+        if name not in taken:
+            taken.add(name)
+            return name
+
+
+def _plant_categories(firms: list[Enterprise]) -> list[Enterprise]:
+    by_county: dict[str, list[int]] = {}
+    for position, firm in enumerate(firms):
+        by_county.setdefault(firm.county, []).append(position)  # already largest first
+    for category, county, rank in PLANTED_FIRMS:
+        position = by_county[county][rank - 1]
+        firm = firms[position]
+        changes: dict[str, object] = {"category": category}
+        if category == "new":  # just crossed the threshold: 2000万元 of revenue last year
+            changes |= {"above_scale": ENTERPRISE_YEAR, "level": 2_150.0, "size": "small"}
+        firms[position] = dataclasses.replace(firm, **changes)
+    return firms
+
+
+def enterprises_rules() -> str:
+    """The entity declarations of the population: the committed rules/taian/enterprises.rules."""
+    lines = ["# 规上工业企业（演示企业库）。本文件由 server/demo.py 的 enterprises_rules() 生成，不要手改：",
+             "# .venv/bin/python -c 'from server import demo; demo.write_enterprises_rules()'",
+             "# industry 为国民经济行业分类（GB/T 4754）大类，size 为规模（large 大型、medium 中型、small 小型），",
+             "# above_scale 为纳入规模以上统计的年份。", "", 'import "regions.rules"', ""]
+    for firm in enterprises():
+        lines.append(f'entity {firm.id} "{firm.name}" enterprise in {firm.county} '
+                     f'{{ industry "{firm.industry}" size {firm.size} above_scale {firm.above_scale} }}')
+    return "\n".join(lines) + "\n"
+
+
+def write_enterprises_rules(path: Path = ENTERPRISES_FILE) -> None:
+    path.write_text(enterprises_rules(), encoding="utf-8")
+
+
+def _firm_growth(firm: Enterprise, years: np.ndarray, shocks: np.ndarray, column: int) -> np.ndarray:
+    """Annual growth (%) per calendar year of one firm's output (column 0), power use (1) or orders (2)."""
+    growth = firm.growth + shocks
+    if firm.category is not None:
+        growth = np.where(years >= ENTERPRISE_YEAR, PLANTED_GROWTH[firm.category][column], growth)
+    return growth
+
+
+def _enterprise_panel(w: World) -> dict[str, np.ndarray]:
+    """Single-month output, revenue, power use and orders per firm (rows in population order)."""
+    firms = enterprises()
+    cal = w.cal
+    years = np.arange(BURN_IN_YEAR, int(cal.years[-1]) + 1)
+    season = (np.array(SEASONS["industry"]) / np.mean(SEASONS["industry"]))[cal.months - 1]
+    out = {name: np.empty((len(firms), cal.n)) for name in ("ent_output", "ent_power", "ent_orders")}
+    for row, firm in enumerate(firms):
+        shocks = w.rng.normal(0.0, 3.0, len(years))
+        for column, name in enumerate(("ent_output", "ent_power", "ent_orders")):
+            growth = _firm_growth(firm, years, shocks + w.rng.normal(0.0, 1.0, len(years)), column)
+            index = np.cumprod(1 + growth / 100)
+            index /= index[years == ENTERPRISE_YEAR - 1][0] if (years == ENTERPRISE_YEAR - 1).any() else index[-1]
+            scale = firm.level * (firm.intensity if name == "ent_power" else 1.0) / 12
+            monthly = scale * index[cal.years - BURN_IN_YEAR] * season
+            out[name][row] = monthly * np.exp(w.rng.normal(0.0, 0.03, cal.n))
+        first_year = firm.above_scale - 1  # a firm new to 规上 reports its previous year too (同口径)
+        for values in out.values():
+            values[row, cal.years < first_year] = np.nan
+    out["ent_revenue"] = out["ent_output"] * np.exp(w.rng.normal(np.log(0.97), 0.02, out["ent_output"].shape))
+    return out
+
+
+def _enterprises(w: World) -> None:
+    """Enterprise data in published form (ytd, 1–2月 merged), with each county and the city as the sum of
+    their firms, so `share()`, `pull()` and `contribution()` of a firm refer to its county's total."""
+    firms = enterprises()
+    cal = w.cal
+    first = int(cal.years[-1]) - ENTERPRISE_YEARS + 1
+    labels = [(t, cal.label(t)) for t in range(cal.n) if cal.years[t] >= first and cal.months[t] != 1]
+    members = np.array([[firm.county == county for firm in firms] for county in COUNTIES], dtype=float)
+    for name, single in _enterprise_panel(w).items():
+        ytd = _round(_ytd(single, cal), 1)
+        counties = _round(members @ np.nan_to_num(ytd), 1)
+        panel = np.vstack([ytd, counties, _round(counties.sum(axis=0), 1)])
+        for row, entity in enumerate((*(f.id for f in firms), *COUNTIES, CITY)):
+            values = panel[row]
+            for t, label in labels:
+                w.counties.sink.add(name, entity, label, values[t])
+
+
 # ----------------------------------------------------------------------------- anomalies
 
 
@@ -820,6 +978,7 @@ def generate(seed: int = 2026, end: str | None = None, *, plant: bool = True) ->
     _prices(world)
     _province(world)
     _zones(world)
+    _enterprises(world)
     rows = sink.rows
     return _plant_rows(rows, planted) if plant else rows
 

@@ -15,6 +15,7 @@ from server.api import (
     auth,
     cache,
     catalog,
+    dashboards,
     errors,
     events,
     health,
@@ -36,7 +37,8 @@ from server.service import Service
 from server.store import close_store, open_store
 
 BLUEPRINTS = [health.bp, openapi.bp, account.bp, users.bp, observations.bp, alerts.bp, events.bp, rulesets.bp,
-              catalog.bp, templates.bp, notify.bp, targets.bp, reports.bp, pages.bp]
+              catalog.bp, templates.bp, notify.bp, targets.bp, reports.bp, pages.bp,
+              dashboards.bp]
 
 _instances = 0
 

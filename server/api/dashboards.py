@@ -2,7 +2,7 @@
 
 The page checks the caller's web session (else: to the sign-in page and back), refuses arguments outside their
 region scope, and mints a signed Bokeh session whose token carries the caller's scope and the view's arguments
-(dashboards/embed.py). `/dash/alert?alert=ID&…` — the link in chat messages — opens that alert's drill-down.
+(server/dashlink.py). `/dash/alert?alert=ID&…` — the link in chat messages — opens that alert's drill-down.
 The page's own script shows a pop-up for each new alert or data arrival from `GET /api/v1/events`.
 """
 
@@ -14,7 +14,7 @@ from urllib.parse import quote, urlparse
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file, html, redirect
 
-from dashboards import embed
+from server import dashlink as embed
 from server.access import Principal
 from server.api.auth import principal
 from server.api.errors import ApiError
@@ -22,7 +22,7 @@ from server.store.models import Alert
 
 bp = Blueprint("dashboards")
 
-STATIC = Path(embed.__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "web"
 TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 ASSETS = {p.name: p for p in STATIC.iterdir() if p.suffix in TYPES}
 NAV = ("overview", "compare", "consistency", "alerts", "board")

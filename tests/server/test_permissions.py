@@ -117,6 +117,11 @@ EXPECTED: dict[str, set[str]] = {
     "notify.post_digest": ADMIN,
     "reports.get_brief": SIGNED_IN,
     "reports.send_brief": EDITORS,
+    "targets.list_targets": SIGNED_IN,
+    "targets.put_targets": EDITORS,
+    "dashboards.home": EVERYONE,  # the pages check the session themselves and sign the dashboard sessions
+    "dashboards.asset": EVERYONE,
+    "dashboards.page": EVERYONE,
 }
 STREAMS = {"events.events"}  # answered with an endless stream: "allowed" is a stream still open after a moment
 STREAM_WAIT = 0.5
