@@ -53,8 +53,11 @@ async def list_entities(request: Request) -> HTTPResponse:
     rows = [{"id": e.id, "name": e.name, "kind": e.kind, "parent": e.parent, "reference": e.reference,
              "overlay": e.overlay, "initials": e.initials} for e in found
             if caller.sees(e.id) and (not kinds or e.kind in kinds) and (not parents or e.parent in parents)]
-    order = list(request.app.ctx.service.model.entities)
-    return respond(request, _ranked(rows, text, order), ENTITY_COLUMNS, "entities")
+    model = request.app.ctx.service.model
+    ranked = _ranked(rows, text, list(model.entities))
+    # Regions before the hundreds of enterprises: typing 泰 should find 泰安市 first, not 泰山某某公司.
+    ranked.sort(key=lambda r: r["kind"] == "enterprise")
+    return respond(request, ranked, ENTITY_COLUMNS, "entities")
 
 
 @bp.get("/latest", ctx_permission="data:read", ctx_cache=True)

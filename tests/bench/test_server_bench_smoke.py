@@ -50,7 +50,7 @@ def test_quick_run_times_real_alert_persistence(quick: tuple[str, dict]) -> None
     batch = sqlite["batch"]
     assert batch["rows"] == server.QUICK.batch_rows and len(batch["all_s"]) == server.QUICK.batch_runs
     assert 0 < batch["server_ingest_median_s"] <= batch["median_s"]
-    assert sqlite["demo"]["seconds"] > 0 and "56" in sqlite["demo"]["output"]
+    assert sqlite["demo"]["seconds"] > 0 and "演示数据" in sqlite["demo"]["output"]
 
 
 def test_quick_run_drives_load_and_accounts_for_every_request(quick: tuple[str, dict]) -> None:
