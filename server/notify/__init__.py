@@ -10,9 +10,6 @@ Wire into the app with two listeners (after the store is open, before it closes)
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
 from dataclasses import dataclass
 
@@ -22,9 +19,10 @@ from server.notify import outbox
 from server.notify.digests import DigestScheduler
 from server.notify.dispatch import DispatchLoop
 from server.notify.outbox import OutboxSettings, OutboxWorker
+from server.notify.periodic import Periodic
+from server.service import Service
 
 __all__ = ["Notifications", "start_notifications", "stop_notifications"]
-log = logging.getLogger("taishan")
 BRIEF_CHECK_SECONDS = 60
 
 
@@ -33,7 +31,7 @@ class Notifications:
     worker: OutboxWorker
     loop: DispatchLoop
     digests: DigestScheduler
-    briefs: asyncio.Task | None = None
+    briefs: BriefScheduler
 
 
 async def start_notifications(app: Sanic) -> None:
@@ -48,33 +46,34 @@ async def start_notifications(app: Sanic) -> None:
     link_base = os.environ.get("TAISHAN_PUBLIC_URL", "")
     loop = DispatchLoop(app.ctx.service, worker.wake, link_base=link_base)
     digests = DigestScheduler(app.ctx.service, worker.wake, link_base=link_base)
-    app.ctx.notifications = Notifications(worker, loop, digests)
+    briefs = BriefScheduler(app.ctx.service, worker, link_base)
+    app.ctx.notifications = Notifications(worker, loop, digests, briefs)
     worker.start()
     loop.start()
     digests.start()
-    app.ctx.notifications.briefs = asyncio.create_task(_monthly_briefs(app, worker, link_base))
+    briefs.start()
 
 
-async def _monthly_briefs(app: Sanic, worker: OutboxWorker, link_base: str) -> None:
+class BriefScheduler(Periodic):
     """Each region's brief for last month, from the 3rd at 09:00; the outbox's dedup key sends each once."""
-    from server.reports import monthly_briefs
 
-    while True:
-        try:
-            if await monthly_briefs(app.ctx.service, outbox.utcnow(), link_base):
-                worker.wake()
-        except Exception:
-            log.exception("monthly briefs failed; retrying in a minute")
-        await asyncio.sleep(BRIEF_CHECK_SECONDS)
+    task_name = "notify-briefs"
+
+    def __init__(self, service: Service, worker: OutboxWorker, link_base: str) -> None:
+        super().__init__(BRIEF_CHECK_SECONDS)
+        self.service, self.worker, self.link_base = service, worker, link_base
+
+    async def step(self) -> None:
+        from server.reports import monthly_briefs  # the reports import the notifiers: not at module load
+
+        if await monthly_briefs(self.service, outbox.utcnow(), self.link_base):
+            self.worker.wake()
 
 
 async def stop_notifications(app: Sanic) -> None:
     notifications: Notifications | None = getattr(app.ctx, "notifications", None)
     if notifications is not None:
-        if notifications.briefs is not None:
-            notifications.briefs.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await notifications.briefs
+        await notifications.briefs.stop()
         await notifications.digests.stop()
         await notifications.loop.stop()
         await notifications.worker.stop()

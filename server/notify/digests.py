@@ -9,8 +9,6 @@ missed by more than a day (the server was down) is not sent late by the schedule
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import logging
 from collections.abc import Callable, Iterable
@@ -27,6 +25,7 @@ from notifiers.routing import receivers_for
 from server.notify import outbox
 from server.notify.dispatch import alert_payload, receiver_config
 from server.notify.outbox import utcnow
+from server.notify.periodic import Periodic
 from server.service import Service
 from server.store.models import AlertNote, AlertTransition, Receiver
 
@@ -172,33 +171,16 @@ async def send_digest(service: Service, receiver_name: str, kind: str, day: date
     return DigestSent(message, message is not None and await outbox.enqueue([message]) > 0)
 
 
-class DigestScheduler:
+class DigestScheduler(Periodic):
     """Sends each scheduled digest once it is due; `step(now)` with an explicit clock in tests."""
+
+    task_name = "notify-digests"
 
     def __init__(self, service: Service, wake_outbox: Callable[[], None] = lambda: None, link_base: str = "",
                  tick: float = 60.0):
-        self.service, self.wake_outbox, self.link_base, self.tick = service, wake_outbox, link_base, tick
+        super().__init__(tick)
+        self.service, self.wake_outbox, self.link_base = service, wake_outbox, link_base
         self._done: dict[str, datetime.datetime] = {}  # kind -> the last scheduled time this worker handled
-        self._stopping = False
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="notify-digests")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.step()
-            except Exception:
-                log.exception("notification digests")
-            await asyncio.sleep(self.tick)
 
     async def step(self, now: datetime.datetime | None = None) -> int:
         """Queue the digests that are due and not yet done; returns how many messages were new to the outbox."""

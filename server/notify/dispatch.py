@@ -11,8 +11,6 @@ it matched nothing for its whole life).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import logging
 import os
@@ -34,6 +32,7 @@ from notifiers.silences import matches
 from server.accounts import visible_entities
 from server.notify import outbox
 from server.notify.outbox import USER_PREFIX, decode_urls, utcnow
+from server.notify.periodic import Periodic
 from server.service import Service
 from server.store.models import Alert, Event, NotifyCursor, Receiver, Silence, User
 
@@ -56,40 +55,23 @@ def pipeline_dispatcher(model: Model, receivers: dict[str, ReceiverConfig], link
     return Dispatcher(model, receivers, link_base=link_base)
 
 
-class DispatchLoop:
+class DispatchLoop(Periodic):
+    task_name = "notify-dispatch"
+
     def __init__(self, service: Service, wake_outbox: Callable[[], None] = lambda: None,
                  make_dispatcher: DispatcherFactory = pipeline_dispatcher, link_base: str = "",
                  tick: float = 1.0, lease: float = 30.0, batch: int = 2000, name: str | None = None):
         self.service, self.wake_outbox, self.make_dispatcher = service, wake_outbox, make_dispatcher
-        self.link_base, self.tick, self.lease, self.batch = link_base, tick, lease, batch
+        super().__init__(tick)
+        self.link_base, self.lease, self.batch = link_base, lease, batch
         self.name = (name or f"{socket.gethostname()}:{os.getpid()}")[:64]
         self.dispatcher: DispatcherLike | None = None
         self._signature: tuple = ()
         self._tags: dict[str, tuple[str, ...]] = {}
         self._read_to = 0  # the last event fed to the dispatcher
         self._held: deque[tuple[int, datetime.datetime]] = deque()  # fed, not yet past the cursor
-        self._stopping = False
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="notify-dispatch")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.step()
-            except Exception:
-                log.exception("notification dispatch")
-            await asyncio.sleep(self._pause())
-
-    def _pause(self) -> float:
+    def pause(self) -> float:
         upcoming = self.dispatcher.next_due() if self.dispatcher is not None else None
         if upcoming is None:
             return self.tick
