@@ -32,13 +32,10 @@ import math
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +48,7 @@ from typing import Any
 import httpx
 from argon2 import PasswordHasher
 
+from bench.server import database_url, drop_database, free_port, machine_busy_seconds, process_tree, taishan
 from server import accounts
 from server.table import render
 
@@ -149,11 +147,6 @@ def measure_argon2(params: Params, plan: Plan) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- 2. a real server
 
 
-def database_url(backend: str, folder: Path) -> str:
-    name = f"taishan_bench_{uuid.uuid4().hex[:10]}"
-    return f"sqlite://{folder}/{name}.sqlite3" if backend == "sqlite" else f"{PG}/{name}"
-
-
 def user_name(params: Params, number: int) -> str:
     return f"b_{params.name.replace('-', '_')}_{number:03d}"
 
@@ -177,18 +170,6 @@ def prepare_database(url: str, plan: Plan) -> None:
     asyncio.run(prepare())
 
 
-def drop_database(url: str) -> None:
-    if url.startswith("sqlite"):
-        return
-    from server.store import drop_store, open_store
-
-    async def drop() -> None:
-        await open_store(url)
-        await drop_store()
-
-    asyncio.run(drop())
-
-
 def postgres_unavailable() -> str | None:
     """Why PostgreSQL cannot be measured here, or None."""
     import asyncpg
@@ -202,17 +183,6 @@ def postgres_unavailable() -> str | None:
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         return f"PostgreSQL 不可用（{PG}）：{error}"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def taishan() -> list[str]:
-    script = Path(sys.executable).with_name("taishan")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
 
 
 @contextmanager
@@ -247,14 +217,6 @@ def _ready(base: str, log: Path, workers: int) -> bool:
     return healthy and (workers == 1 or log.read_text(errors="replace").count("Starting worker") >= workers)
 
 
-def process_tree(pid: int) -> list[int]:
-    found = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            found += process_tree(int(child))
-    return found
-
-
 def cpu_seconds(root: int) -> float:
     """utime + stime of a process and its children, from /proc."""
     total = 0
@@ -287,12 +249,6 @@ async def fire(base: str, names: Sequence[str], window_s: float) -> tuple[list[f
 
         latencies = await asyncio.gather(*(one(n, name) for n, name in enumerate(names)))
         return list(latencies), statuses, time.perf_counter() - start
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent not idle (every process, ours and others'), from /proc/stat."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_burst(base: str, pid: int, params: Params, plan: Plan, window_s: float) -> dict[str, Any]:
