@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -12,7 +9,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from tests.server.live import free_port, wait_healthy
+from tests.server.live import free_port, serving
 
 DASH_TIMEOUT = 90.0
 
@@ -22,22 +19,10 @@ def running_dashboards(db: str, timeout: float = 90.0) -> Iterator[tuple[str, st
     """Start the API and the dashboard process; yield the API's base URL and the Bokeh server's once both
     answer."""
     port, dash_port = free_port(), free_port()
-    environment = {**os.environ, "TAISHAN_DASH_PORT": str(dash_port)}
-    process = subprocess.Popen([sys.executable, "-m", "tests.dashboards.launcher", "--db", db, "--port", str(port)],
-                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, process, timeout)
+    command = [sys.executable, "-m", "tests.dashboards.launcher", "--db", db, "--port", str(port)]
+    with serving(command, port, {"TAISHAN_DASH_PORT": str(dash_port)}, timeout):
         wait_dashboards(str(dash_port))
-        yield base, f"http://127.0.0.1:{dash_port}/bokeh"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{dash_port}/bokeh"
 
 
 def wait_dashboards(port: str) -> None:

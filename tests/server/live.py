@@ -15,6 +15,11 @@ from pathlib import Path
 import httpx
 
 TAISHAN = str(Path(sys.executable).with_name("taishan"))
+# Debian's Chromium, driven by Playwright (which cannot download browsers here); the flags keep it off the
+# closed network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def free_port() -> int:
@@ -28,13 +33,20 @@ def running_server(db: str, *args: str, env: dict[str, str] | None = None,
                    timeout: float = 60.0) -> Iterator[str]:
     """Start the server, wait for /healthz, yield its base URL, then stop it."""
     port = free_port()
-    process = subprocess.Popen([TAISHAN, "serve", "--db", db, "--port", str(port), *args],
-                               env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+    with serving([TAISHAN, "serve", "--db", db, "--port", str(port), *args], port, env, timeout):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def serving(command: list[str], port: int, env: dict[str, str] | None = None,
+            timeout: float = 60.0) -> Iterator[subprocess.Popen]:
+    """Run a server command in its own process group until its /healthz on `port` answers; stop the whole
+    group afterwards (the API's workers and the dashboard process with it)."""
+    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base, process, timeout)
-        yield base
+        wait_healthy(f"http://127.0.0.1:{port}", process, timeout)
+        yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -12,17 +12,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.live import ADMIN, ADMIN_PASSWORD, TAISHAN, add_admin, login, running_server
+from tests.server.live import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TAISHAN,
+    add_admin,
+    login,
+    running_server,
+)
 
-CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
     pytest.skip(f"未找到 {CHROMIUM}（apt-get install -y chromium），跳过浏览器测试", allow_module_level=True)
 pytest.importorskip("playwright.sync_api", reason="未安装 playwright（pip install playwright），跳过浏览器测试")
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
 LEADER, LEADER_PASSWORD, NEW_PASSWORD = "leader", "Daiyue-Li-2026", "Newer-Pass-2027!"
 PATTERN = [0, 1, 2, 5, 8]
@@ -44,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
 
