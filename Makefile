@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.server
 	$(BIN)/python -m bench.auth
 	$(BIN)/python -m bench.notify
+	$(BIN)/python -m bench.projection
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

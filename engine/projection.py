@@ -1,13 +1,16 @@
 """Year-end projections from year-to-date data, simple enough to explain to a leader, with an error band
 measured by backtesting on the series' own history.
 
-Two methods, both on single-month values (the month's own level, derived from YTD where needed):
+Three methods, all on single-month values (the month's own level, derived from YTD where needed):
 - seasonal naive: the rest of this year repeats last year's months, scaled by this year's growth so far;
 - Holt-Winters (additive trend, multiplicative season, fixed smoothing constants): the rest of the year
-  from the level, trend and seasonal factors fitted on everything up to the last month.
+  from the level, trend and seasonal factors fitted on everything up to the last month;
+- last-year growth, the baseline: this year grows as last year did, whatever this year's months say; what
+  a clerk writes without a model, and what the other two have to beat.
 
 The error band is the spread of each method's past errors at the same point of the year: to project
 2026 from January–October, it asks how far off a projection from January–October was in earlier years.
+The same errors give the chance of reaching the year's target.
 """
 
 from __future__ import annotations
@@ -23,10 +26,43 @@ MONTHS = 12
 class Projection:
     method: str
     year_end: float  # the projected full-year total
-    low: float  # the error band from the backtest (nan without enough history)
-    high: float
-    backtest_mape: float  # mean absolute percentage error of past projections at this point of the year
-    backtest_years: int
+    errors: tuple[float, ...]  # relative errors of past projections at this point of the year, oldest first
+    last_year: float  # last year's full-year total (nan if incomplete): the base of a growth target
+
+    @property
+    def backtest_years(self) -> int:
+        return len(self.errors)
+
+    @property
+    def backtest_mape(self) -> float:
+        """Mean absolute percentage error of the past projections (nan with fewer than two)."""
+        return float(np.mean(np.abs(self.errors)) * 100) if self.backtest_years >= 2 else float("nan")
+
+    @property
+    def low(self) -> float:
+        return self._band()[0]
+
+    @property
+    def high(self) -> float:
+        return self._band()[1]
+
+    def _band(self) -> tuple[float, float]:
+        """The 10th to 90th percentile of the past errors, as levels (nan with fewer than two errors)."""
+        if self.backtest_years < 2:
+            return float("nan"), float("nan")
+        low_error, high_error = np.percentile(self.errors, [10, 90])
+        # A projection that came out too high in the past means the truth lies below it: the band flips.
+        return float(self.year_end / (1 + high_error)), float(self.year_end / (1 + low_error))
+
+    def probability(self, target: float, growth: bool = False) -> float:
+        """The chance that the year's actual total reaches `target` (a level, or with `growth` a growth in %
+        over last year's total): the share of past errors e under which this projection would have reached
+        it, the actual being year_end / (1 + e). Nan with fewer than two errors."""
+        goal = self.last_year * (1 + target / 100) if growth else target
+        if self.backtest_years < 2 or np.isnan(goal):
+            return float("nan")
+        actual = self.year_end / (1 + np.array(self.errors))
+        return float(np.mean(actual >= goal))
 
 
 def seasonal_naive(months: np.ndarray, known: int) -> float:
@@ -64,15 +100,26 @@ def holt_winters_year_end(months: np.ndarray, known: int) -> float:
     return float(np.sum(months[-1, :known]) + np.sum(holt_winters(history, MONTHS - known)))
 
 
-METHODS = {"seasonal_naive": seasonal_naive, "holt_winters": holt_winters_year_end}
+def last_year_growth(months: np.ndarray, known: int) -> float:
+    """Full-year total for the last year of `months` as last year's total grown by last year's full-year
+    growth: last² / the year before's. It ignores this year's months (`known` is unused) on purpose."""
+    if len(months) < 3 or np.isnan(months[-3:-1]).any():
+        return float("nan")
+    last, before = np.sum(months[-2]), np.sum(months[-3])
+    return float(last * last / before) if before else float("nan")
 
 
-def backtest(months: np.ndarray, known: int, method: str) -> np.ndarray:
-    """Relative errors of the method's projections made at month `known` of each past year that has a year
-    before it (and, for Holt-Winters, two): (projected - actual) / actual."""
+METHODS = {"seasonal_naive": seasonal_naive, "holt_winters": holt_winters_year_end,
+           "last_year_growth": last_year_growth}
+
+
+def backtest(months: np.ndarray, known: int, method: str, since: int = 1) -> np.ndarray:
+    """Relative errors, (projected - actual) / actual, of the method's projections made at month `known` of
+    each complete year from row `since` on that the method can project: seasonal naive needs a year before
+    it, Holt-Winters and last-year growth two. A larger `since` compares methods on the same years."""
     project = METHODS[method]
     errors = []
-    for year in range(2, len(months) + 1):
+    for year in range(max(since, 1) + 1, len(months) + 1):
         past = months[:year]
         actual = np.sum(past[-1])
         if np.isnan(past[-1]).any() or not actual:
@@ -84,18 +131,12 @@ def backtest(months: np.ndarray, known: int, method: str) -> np.ndarray:
 
 
 def project_year_end(months: np.ndarray, known: int, method: str = "seasonal_naive") -> Projection:
-    """Project this year's total (last row of `months`) from its first `known` months, with the band of
-    past errors at the same point of the year (the 10th to 90th percentile of the backtest)."""
+    """Project this year's total (last row of `months`) from its first `known` months, with the errors of
+    past projections at the same point of the year, which give the band and the chance of a target."""
     value = METHODS[method](months, known)
     errors = backtest(months[:-1], known, method)
-    if len(errors) >= 2:
-        low_error, high_error = np.percentile(errors, [10, 90])
-        # A projection that came out too high in the past means the truth lies below it: the band flips.
-        low, high = value / (1 + high_error), value / (1 + low_error)
-        mape = float(np.mean(np.abs(errors)) * 100)
-    else:
-        low = high = mape = float("nan")
-    return Projection(method, value, float(low), float(high), mape, len(errors))
+    last_year = float(np.sum(months[-2])) if len(months) >= 2 else float("nan")
+    return Projection(method, value, tuple(float(e) for e in errors), last_year)
 
 
 def single_months(ytd: np.ndarray, merged_jan_feb: bool = False) -> np.ndarray:

@@ -387,12 +387,13 @@ def _growth_target(panel: Panel, entity: str, month: Period, indicator: str, goa
     period = latest_quarter(month) if definition.frequency == "quarterly" else month
     if period.year != month.year:
         return ""
-    value = value_at(panel, indicator, entity, period)
-    if value is None:
+    found = figure(panel, indicator, entity, period)  # a rate is its own growth; a total grows year to date
+    if found is None or not _known(found.growth):
         return ""
     label = QUARTER_SPANS[period.sub] if period.freq == "quarterly" else span(month.sub)
     name = definition.name.removesuffix("增速")
-    return f"{label}，{name}{growth(value)}，{gap(value, goal, f'年度目标（{goal:.1f}%）')}。"
+    text = f"{label}，{name}{growth(found.growth)}，{gap(found.growth, goal, f'年度目标（{goal:.1f}%）')}"
+    return text + _outlook(panel, entity, month, indicator, goal, growth_target=True) + "。"
 
 
 def _level_target(panel: Panel, entity: str, month: Period, indicator: str, goal: float) -> str:
@@ -408,11 +409,24 @@ def _level_target(panel: Panel, entity: str, month: Period, indicator: str, goal
             f"落后时间进度{-points:.1f}个百分点" if points < 0 else "与时间进度持平")
     text = (f"{span(month.sub)}，{definition.name}完成{amount(value, definition.unit)}，"
             f"为年度目标（{amount(goal, definition.unit)}）的{progress:.1f}%，{pace}")
-    found = project(panel, indicator, entity, month)
-    if found is not None:
-        share = found.year_end / goal * 100
-        text += f"。按季节性推算，预计全年{_projected(found, definition.unit)}，为年度目标的{share:.1f}%"
-    return text + "。"
+    return text + _outlook(panel, entity, month, indicator, goal, growth_target=False) + "。"
+
+
+def _outlook(panel: Panel, entity: str, month: Period, indicator: str, goal: float, growth_target: bool) -> str:
+    """The year-end projection of a monthly total against its target, and the chance of reaching the target
+    that the past projections' errors give; empty for what cannot be projected (rates, stocks, no history)."""
+    definition = panel.model.indicators[indicator]
+    projectable = definition.frequency == "monthly" and definition.form == "ytd"
+    found = project(panel, indicator, entity, month) if projectable else None
+    if found is None:
+        return ""
+    against = (growth(found.year_end / found.last_year * 100 - 100) if growth_target else
+               f"为年度目标的{found.year_end / goal * 100:.1f}%")
+    text = f"。按季节性推算，预计全年{_projected(found, definition.unit)}，{against}"
+    chance = found.probability(goal, growth=growth_target)
+    if not math.isnan(chance):
+        text += f"。按目前进度，完成全年目标的概率约为{chance * 100:.0f}%（据{found.backtest_years}年回测）"
+    return text
 
 
 def _projected(found: Projection, unit: str) -> str:

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import datetime
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import dsl
+from engine.panel import build_panel, validate
 from server import reports
 from server.api.auth import EVERYTHING, Principal
+from server.api.targets import replace_target
 from server.service import Service
 from server.store.models import Alert, AlertNote, AlertTransition, OutboxMessage, Receiver
 from tests.server.conftest import make_app
 
 CHROMIUM_MISSING = not Path(reports.CHROMIUM).exists()
+SHIPPED = Path(__file__).resolve().parents[2] / "rules" / "taian"
 BASE = {2023: 20.0, 2024: 21.0, 2025: 22.0, 2026: 23.0}  # budget_rev: a month's level in each year
 SEASON = [1.3, 0.9, 1.0, 1.0, 1.0, 1.1, 0.9, 0.9, 1.0, 0.9, 1.0]  # January to November
 
@@ -96,6 +101,10 @@ async def test_headlines_pulls_alerts_and_targets_carry_the_hand_worked_figures(
     assert round(projected, 1) == 280.6 and [round(e * 100, 2) for e in errors] == [-0.83, -0.82]
     assert (f"预计全年完成{projected:.1f}亿元（误差区间{projected / (1 + p90):.1f}至{projected / (1 + p10):.1f}亿元，"
             f"回测平均误差{mape:.1f}%），为年度目标的{projected / 280 * 100:.1f}%") in text
+    # The chance of 280: had this projection been off as in 2024 or 2025, the actual would be 280.6 / (1 - 0.0083)
+    # = 282.9 either way, above 280 under both past errors: 2 of 2.
+    assert [round(projected / (1 + e), 1) for e in errors] == [282.9, 282.9]
+    assert "为年度目标的100.2%。按目前进度，完成全年目标的概率约为100%（据2年回测）。" in text
     assert "规模以上工业增加值增长8.0%，高于年度目标（7.5%）0.5个百分点" in text
     assert "地区生产总值增长5.8%，高于年度目标（5.5%）0.3个百分点" in text
     # The alert of the month, with its explanation; every firing transition of the region is counted.
@@ -103,6 +112,35 @@ async def test_headlines_pulls_alerts_and_targets_carry_the_hand_worked_figures(
     assert f"本月触发预警{firing}条（其中严重0条），解除预警0条。" in text
     assert ("东平县「规上工业增速超出合理区间」（预警，触发）：东平县2026年10月规模以上工业增加值增长25.0%"
             "（合理区间-5%～20%）。研判说明：龙头企业新增产能集中投产，增速属实。") in text
+
+
+def test_a_growth_target_on_a_total_is_projected_with_the_chance_of_reaching_it(tmp_path: Path) -> None:
+    # The shipped rules with 2026's budget revenue target set as growth (as PUT /targets writes it): +8.0%.
+    rules = tmp_path / "taian"
+    shutil.copytree(SHIPPED, rules)
+    targets = rules / "targets.rules"
+    targets.write_text(replace_target(targets.read_text(encoding="utf-8"), "budget_rev", 2026, True,
+                                      {"taian": 8.0}), encoding="utf-8")
+    model = dsl.load([str(rules)])
+    # January–October run at `level` a month; November and December together add `rest` × level / 10.
+    # 2022–2024 at level 10 with 20, 25, 20; 2025 at 20 with 24 (a 248 year); 2026 at 21 a month so far.
+    years = {2022: (10.0, 20.0), 2023: (10.0, 25.0), 2024: (10.0, 20.0), 2025: (20.0, 24.0), 2026: (21.0, 0.0)}
+    data = []
+    for year, (level, rest) in years.items():
+        singles = [level] * 10 + [rest * level / 20] * 2
+        data += [{"indicator": "budget_rev", "entity": "taian", "period": f"{year}-{m:02d}",
+                  "value": sum(singles[:m])} for m in range(1, 13) if (year, m) <= (2026, 10)]
+    panel = build_panel(model, validate(model, data), as_of=datetime.date(2026, 11, 28))
+    text = reports.compose(model, panel, "taian", "2026-10", []).text()
+    # Year to date 210 against 200: +5.0%, 3 points under the target.
+    assert "1-10月，一般公共预算收入增长5.0%，低于年度目标（8.0%）3.0个百分点。按季节性推算，预计全年完成260.4亿元（" \
+        in text
+    # Seasonal naive from October: 210 × 248 / 200 = 260.4, +5.0% on 2025's 248. Its past errors, each year's
+    # projection (its January–October × last year's total / last year's January–October) against the actual:
+    # 2023 100 × 120/100 against 125: -4%; 2024 100 × 125/100 against 120: +4.17%; 2025 200 × 120/100 = 240
+    # against 248: -3.23%. Had 2026 been off the same way, it would end at 260.4/0.96 = 271.25,
+    # 260.4/1.0417 = 249.98 or 260.4/0.9677 = 269.08; the target is 248 × 1.08 = 267.84, reached under two of three.
+    assert "），增长5.0%。按目前进度，完成全年目标的概率约为67%（据3年回测）。" in text
 
 
 async def test_the_quarter_month_has_gdp_and_the_industries_pulls_at_comparable_prices(loaded: Service) -> None:
