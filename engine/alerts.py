@@ -146,7 +146,7 @@ def transition_arrays(states: np.ndarray, levels: np.ndarray,
     changed[:, :1] = code[:, :1] != 0
     np.not_equal(code[:, 1:], code[:, :-1], out=changed[:, 1:])
     changed[:, :start] = False
-    rows, cols = np.nonzero(changed)
+    rows, cols = np.divmod(np.flatnonzero(changed), changed.shape[1])  # faster than a 2-D nonzero
     rows = moving[rows]
     news = states[rows, cols]
     olds = np.where(cols > 0, states[rows, cols - 1], INACTIVE)

@@ -16,7 +16,7 @@ import numpy as np
 from dsl.model import Model
 from engine import alerts
 from engine.compiler import FULL_HISTORY, Plan, RuleInstance
-from engine.operators import Frame, evaluate_node
+from engine.operators import Frame, evaluate_node, kleene
 from engine.panel import Observation, Panel
 from engine.periods import Axis
 from engine.report import CheckResult, Report, Transition, render_message
@@ -179,7 +179,7 @@ class Engine:
         if len(inst.conditions) == 1:
             node, level = inst.conditions[0]
             # One condition: its severity is the only one, and fancy indexing already copied the values.
-            combined = np.asarray(cache[node], dtype=float)[rows]
+            combined = np.asarray(cache[node])[rows]
             severity = np.full(combined.shape, level, dtype=np.int8)
             if inst.guard is not None:
                 combined[np.asarray(cache[inst.guard])[rows] != 1] = np.nan
@@ -191,10 +191,10 @@ class Engine:
             if severity is None:
                 severity = np.zeros(value.shape, dtype=np.int8)
             np.maximum(severity, level, out=severity, where=value == 1)
-            combined = value if combined is None else _any(combined, value)
+            combined = value if combined is None else kleene("or", combined, value)
         assert combined is not None and severity is not None
         severity[severity == 0] = inst.severity
-        combined = np.array(combined, dtype=float)
+        # Fancy indexing and the Kleene or made fresh arrays, so the guard may write into them.
         if inst.guard is not None:
             combined[np.asarray(cache[inst.guard])[rows] != 1] = np.nan
         return combined, severity
@@ -280,13 +280,6 @@ def _severity_at(state: InstanceState, row: int, column: int, new: int, default:
     """The severity of a cell; a resolution carries the severity the alert was firing with."""
     source = column - 1 if new == alerts.RESOLVED and column > 0 else column
     return int(state.levels[row, source]) or default
-
-
-def _any(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    result = np.zeros(left.shape)
-    result[np.isnan(left) | np.isnan(right)] = np.nan
-    result[(left == 1) | (right == 1)] = 1.0
-    return result
 
 
 def _cell(array: np.ndarray | None, row: int | None, column: int) -> float | None:

@@ -42,6 +42,9 @@ class Frame:
         return int(found[0]) if len(found) else None
 
 
+# Conditions (1, 0 or NaN) are exact in single precision, at half the memory traffic of a float64.
+CONDITION = np.float32
+
 Operator = Callable[[Frame, Node, list[np.ndarray]], np.ndarray]
 OPERATORS: dict[str, Operator] = {}
 
@@ -133,20 +136,33 @@ def _binary(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
         return result
     if op in _COMPARE:
         return _compare(frame, op, _scalar(left), _scalar(right))
-    return _kleene(op, left, right)
+    return kleene(op, left, right)
 
 
 def _compare(frame: Frame, op: str, left: np.ndarray | float, right: np.ndarray | float) -> np.ndarray:
-    # One np.where writes the result once: cheaper than converting and then masking the unknown cells.
-    unknown = np.isnan(left) | np.isnan(right)
-    return np.where(np.broadcast_to(unknown, frame.shape), np.nan, _COMPARE[op](left, right))
+    # Compare, then blank the unknown cells side by side: fewer passes than one np.where over a combined mask,
+    # and a constant side (the usual threshold) costs no pass at all.
+    result = np.array(np.broadcast_to(_COMPARE[op](left, right), frame.shape), dtype=CONDITION)
+    for side in (left, right):
+        if np.ndim(side):
+            np.copyto(result, np.nan, where=np.isnan(side))
+        elif np.isnan(side):
+            result.fill(np.nan)
+    return result
 
 
-def _kleene(op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Three-valued logic: `unknown and false` is false, `unknown or true` is true."""
-    decisive = 0.0 if op == "and" else 1.0
-    undecided = np.where(np.isnan(left) | np.isnan(right), np.nan, 1.0 - decisive)
-    return np.where((left == decisive) | (right == decisive), decisive, undecided)
+def kleene(op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Three-valued logic on 1, 0 and NaN: `unknown and false` is false, `unknown or true` is true.
+
+    On those three values the product (and) or the sum (or) is already right except where one side is
+    decisive, and NaN propagates through both."""
+    if op == "and":
+        result = np.multiply(left, right)
+        np.copyto(result, 0.0, where=(left == 0) | (right == 0))
+    else:
+        result = np.add(left, right)
+        np.copyto(result, 1.0, where=(left == 1) | (right == 1))
+    return result
 
 
 @operator("neg")
@@ -190,7 +206,7 @@ def _greatest(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
 @operator("yoy", "mom", "yoy2", "single", "ytd")
 def _period_transform(frame: Frame, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     form, merged = node.param
-    x = np.array(inputs[0], dtype=float)
+    x = np.asarray(inputs[0], dtype=float)  # the transforms never write into their input
     if node.op == "yoy":
         return transforms.yoy(x, frame.axis, form)
     if node.op == "mom":
