@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.auth
 	$(BIN)/python -m bench.notify
 	$(BIN)/python -m bench.projection
+	$(BIN)/python -m bench.dashboards
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ import os
 import secrets
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,8 @@ from server.access import EVERYTHING, Principal
 from tests.dashboards.live import running_dashboards
 from tests.server.live import TAISHAN
 
-RESULTS = Path(__file__).resolve().parent / "results" / "dashboards.json"
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "dashboards.json"
 LIMITS = {"first_render_s": 1.5, "drill_click_s": 0.3}
 ADMIN = Principal("bench", EVERYTHING, None, "administrator")
 
@@ -85,6 +87,18 @@ def clicks(db: str, repeats: int) -> list[float]:
     return asyncio.run(run())
 
 
+def raw_sessions(dashboards: str, secret: str, views: list[tuple[str, dict[str, str]]]) -> list[float]:
+    """The same sessions opened at once by bench/dashclients.py in its own process: the time to the whole
+    document, as a browser receives it before rendering."""
+    sessions = [{"view": view, "token": embed.mint(secret, ADMIN, arguments)} for view, arguments in views]
+    done = subprocess.run([sys.executable, "-m", "bench.dashclients", "--url", dashboards.replace("http", "ws", 1)],
+                          input=json.dumps(sessions), capture_output=True, text=True, check=True, cwd=REPO)
+    found = json.loads(done.stdout)["sessions"]
+    if any(s["reply"] != "PULL-DOC-REPLY" for s in found):
+        raise RuntimeError(f"看板服务没有返回文档：{found}")
+    return [s["seconds"] for s in found]
+
+
 def summary(times: list[float]) -> dict[str, float]:
     ordered = sorted(times)
     return {"n": len(times), "median_s": round(statistics.median(ordered), 4),
@@ -104,7 +118,8 @@ def measure(db: str, quick: bool) -> dict[str, dict[str, float]]:
         with ThreadPoolExecutor(max_workers=20) as pool:
             views = [("overview", {}), ("drill", {"entity": "dongping"})] * 10
             concurrent = list(pool.map(lambda v: pull_seconds(dashboards, secret, v[0], **v[1]), views))
-        results["sessions_20"] = summary(concurrent)
+        results["sessions_20_threads"] = summary(concurrent)
+        results["sessions_20"] = summary(raw_sessions(dashboards, secret, views))
     results["drill_click"] = summary(clicks(db, 30 if quick else 200))
     return results
 
@@ -123,12 +138,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         results = measure(args.db or demo_store(folder), args.quick)
     limits = {"first_render": LIMITS["first_render_s"], "drill_first_render": LIMITS["first_render_s"],
-              "sessions_20": LIMITS["first_render_s"], "drill_click": LIMITS["drill_click_s"]}
-    names = {"first_render": "总览首屏", "drill_first_render": "下钻首屏", "sessions_20": "20 个并发会话",
+              "sessions_20_threads": LIMITS["first_render_s"], "sessions_20": LIMITS["first_render_s"],
+              "drill_click": LIMITS["drill_click_s"]}
+    names = {"first_render": "总览首屏", "drill_first_render": "下钻首屏", "sessions_20_threads": "20 会话(线程客户端)",
+             "sessions_20": "20 个并发会话",
              "drill_click": "下钻点击（服务端）"}
     print(f"{'项目':<16}{'次数':>6}{'中位数(s)':>12}{'P95(s)':>10}{'最大(s)':>10}{'上限(s)':>9}  结果")
     for key, row in results.items():
-        ok = row["max_s"] <= limits[key] if key == "sessions_20" else row["p95_s"] <= limits[key]
+        ok = row["max_s"] <= limits[key] if key.startswith("sessions_20") else row["p95_s"] <= limits[key]
         print(f"{names[key]:<16}{row['n']:>6}{row['median_s']:>12.3f}{row['p95_s']:>10.3f}{row['max_s']:>10.3f}"
               f"{limits[key]:>9.2f}  {'通过' if ok else '超出'}")
         row["limit_s"] = limits[key]
