@@ -23,6 +23,7 @@ from bokeh.models import (
     NumberFormatter,
     TableColumn,
 )
+from bokeh.plotting import figure
 from bokeh.transform import cumsum
 
 from dashboards import expressions, theme
@@ -107,11 +108,13 @@ def _series(ctx: Context, panel: ast.PanelDef, results: list[expressions.Result]
             else:
                 fig.line("x", "y", source=source, color=colour, line_width=2, legend_label=name)
     fig.xaxis.major_label_orientation = 0.9
+    theme.thin_period_labels(fig)
     fig.add_tools(HoverTool(tooltips=[("", "@name"), ("期别", "@x"), ("数值", "@y{0,0.0}")]))
     if fig.legend:
         # Beyond a few series the legend hides the lines: the hover names them instead.
         fig.legend.visible = panel.chart != "sparkline" and len(fig.legend[0].items) <= 4
         fig.legend.label_text_font_size = "11px"
+        _legend_below(fig)
     return fig
 
 
@@ -134,11 +137,20 @@ def _bar(ctx: Context, panel: ast.PanelDef, results: list[expressions.Result], l
              fill_color={"field": "label", "transform": _colour_map(labels)})
     if len(labels) > 1:
         fig.xaxis.major_label_text_font_size = "0px"  # the legend names the bars of each group
+    elif not single_period:
+        theme.thin_period_labels(fig)
     fig.xaxis.major_label_orientation = 0.9
-    fig.xaxis.group_label_orientation = 0.0 if single_period else 0.9
+    # Region names side by side overlap on a phone beyond five or so.
+    fig.xaxis.group_label_orientation = 0.0 if single_period and len(groups) <= 5 else 0.9
     fig.legend.visible = len(labels) > 1
+    _legend_below(fig)
     fig.add_tools(HoverTool(tooltips=[("", "@x"), ("数值", "@value{0,0.0}")]))
     return fig
+
+
+def _legend_below(fig: figure) -> None:
+    """Under the plot, one entry per line: on a phone it then covers no line or bar and is not cut off."""
+    fig.add_layout(fig.legend[0], "below")
 
 
 def _colour_map(labels: list[str]) -> CategoricalColorMapper:
@@ -159,6 +171,7 @@ def _heatmap(ctx: Context, panel: ast.PanelDef, results: list[expressions.Result
     fig.rect(x="x", y="y", width=1, height=1, source=ColumnDataSource({"x": xs, "y": ys, "value": values}),
              fill_color={"field": "value", "transform": mapper}, line_color="#ffffff")
     fig.xaxis.major_label_orientation = 0.9
+    theme.thin_period_labels(fig)
     fig.grid.visible = False
     fig.add_tools(HoverTool(tooltips=[("地区", "@y"), ("期别", "@x"), ("数值", "@value{+0.0}")]))
     return fig

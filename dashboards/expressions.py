@@ -16,7 +16,7 @@ from dsl import ast
 from dsl.model import Model
 from dsl.parser import parse_expression
 from dsl.printer import format_expr
-from engine.compiler import Plan, _Builder  # the engine has no public one-expression compiler yet
+from engine.compiler import Plan, compile_expression
 from engine.operators import Frame, evaluate_node
 from engine.panel import Panel
 from engine.periods import Axis
@@ -74,10 +74,7 @@ def full_history(panel: Panel, expr: ast.Expr) -> tuple[Axis | None, np.ndarray]
     axis = panel.axes.get(freq)
     if axis is None:
         return None, np.empty((len(panel.entities), 0))
-    plan = Plan(panel.model)
-    builder = _Builder(plan)
-    builder.freq = freq
-    node = builder.expr(expr)
+    plan, node = compile_expression(panel.model, expr, freq)
     values = compute(plan, [node], Frame(panel, axis, 0))[node]
     return axis, np.array(np.broadcast_to(values, (len(panel.entities), axis.length)), dtype=float)
 

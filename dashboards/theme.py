@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from bokeh.models import CustomJSTickFormatter
 from bokeh.plotting import figure
 from bokeh.themes import Theme
 
@@ -58,6 +59,22 @@ def plot(title: str = "", height: int = 260, **options: object) -> figure:
     """A figure that fills the width of a phone or a desktop column."""
     options.setdefault("tools", "")
     return figure(title=title, height=height, sizing_mode="stretch_width", **options)
+
+
+# A rotated period label needs about this many pixels: on a phone's 390 px, 36 months would overlap.
+LABEL_PX = 30
+_THIN_LABELS = """
+let width = 360  // until the plot is laid out, reading its width throws: assume a phone
+try { width = fig.inner_width || width } catch (unset) {}
+const room = Math.max(2, Math.floor(width / px))
+const step = Math.max(1, Math.ceil(ticks.length / room))
+return (ticks.length - 1 - index) % step == 0 ? tick : ""
+"""
+
+
+def thin_period_labels(fig: figure) -> None:
+    """Label as many periods as the plot's width has room for, always the newest; the hover names every one."""
+    fig.xaxis.formatter = CustomJSTickFormatter(args={"fig": fig, "px": LABEL_PX}, code=_THIN_LABELS)
 
 
 def number(value: float | None, digits: int = 1) -> str:

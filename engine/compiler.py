@@ -236,6 +236,14 @@ def compile_model(model: Model) -> Plan:
     return plan
 
 
+def compile_expression(model: Model, expr: ast.Expr, freq: str) -> tuple[Plan, int]:
+    """One expression outside any rule (a dashboard panel's `show`, say) as a plan of its own, and its node."""
+    plan = Plan(model)
+    builder = _Builder(plan)
+    builder.freq = freq
+    return plan, builder.expr(expr)
+
+
 def _rule_freq(builder: _Builder, exprs: list[ast.Expr]) -> str:
     model = builder.plan.model
     for expr in exprs:
