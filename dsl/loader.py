@@ -34,6 +34,28 @@ def expand(paths: Iterable[str]) -> list[str]:
     return found
 
 
+def rule_sets(paths: Iterable[str]) -> list[list[str]]:
+    """The separate rule sets that paths name. A directory with no rule files of its own but subdirectories
+    that have some (`rules/`, holding `taian/` and `shandong/`) stands for one set per subdirectory: two
+    regions' systems are not one model. All other paths together form one set."""
+    together: list[str] = []
+    separate: list[list[str]] = []
+    for path in paths:
+        subsets = _subdirectory_sets(path)
+        if subsets:
+            separate.extend([subset] for subset in subsets)
+        else:
+            together.append(path)
+    return ([together] if together else []) + separate
+
+
+def _subdirectory_sets(path: str) -> list[str]:
+    if not os.path.isdir(path) or any(name.endswith(".rules") for name in os.listdir(path)):
+        return []
+    children = (os.path.join(path, name) for name in sorted(os.listdir(path)))
+    return [child for child in children if os.path.isdir(child) and expand([child])]
+
+
 @contextlib.contextmanager
 def _no_gc_pauses() -> Iterator[None]:
     """Parsing allocates hundreds of thousands of small objects that all stay alive: cyclic garbage

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dsl import DslError, Model, load
+from dsl.loader import rule_sets
 from engine import DataError, Report, Transition, run
 from engine.report import SEVERITY_CHINESE, STATE_CHINESE
 from engine.ruletest import run_tests
@@ -133,14 +134,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    model = load(args.paths)
-    for warning in model.warnings:
-        print(warning.render(model.sources.get(warning.span.path)), file=sys.stderr)
-    elapsed = (time.perf_counter() - started) * 1000
-    print(f"ok: {len(model.sources)} files, {len(model.entities)} entities, {len(model.indicators)} indicators, "
-          f"{len(model.rules)} rules, {len(model.checks)} checks, {len(model.tests)} tests "
-          f"({elapsed:.0f} ms)")
+    for paths in rule_sets(args.paths):
+        started = time.perf_counter()
+        model = load(paths)
+        for warning in model.warnings:
+            print(warning.render(model.sources.get(warning.span.path)), file=sys.stderr)
+        elapsed = (time.perf_counter() - started) * 1000
+        print(f"ok: {' '.join(paths)}: {len(model.sources)} files, {len(model.entities)} entities, "
+              f"{len(model.indicators)} indicators, {len(model.rules)} rules, {len(model.checks)} checks, "
+              f"{len(model.tests)} tests ({elapsed:.0f} ms)")
     return 0
 
 
@@ -166,8 +168,7 @@ def _fmt(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    model = load(args.paths)
-    outcomes = run_tests(model)
+    outcomes = [outcome for paths in rule_sets(args.paths) for outcome in run_tests(load(paths))]
     for outcome in outcomes:
         span = outcome.test.span
         mark = "ok  " if outcome.passed else "FAIL"

@@ -10,6 +10,7 @@ import pytest
 
 import dsl
 from dsl import ast
+from dsl.loader import rule_sets
 from server.cli import main as taishan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,6 +142,24 @@ def test_the_rule_tests_pass(capsys: pytest.CaptureFixture[str]) -> None:
     output = capsys.readouterr().out
     assert code == 0, output
     assert " 0 failed" in output
+
+
+def test_the_rules_folder_tests_each_region_as_its_own_rule_set(capsys: pytest.CaptureFixture[str]) -> None:
+    """`taishan test rules/`: Tai'an's system and the Shandong cities' are two models, not one."""
+    code = taishan(["test", str(ROOT / "rules")])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    expected = sum(len(dsl.load([str(ROOT / "rules" / region)]).tests) for region in ("taian", "shandong"))
+    assert f"{expected} passed, 0 failed" in output
+    assert "rules/taian/" in output and "rules/shandong/" in output
+
+
+def test_rule_sets_split_a_folder_of_regions_only() -> None:
+    rules = str(ROOT / "rules")
+    assert rule_sets([rules]) == [[f"{rules}/shandong"], [f"{rules}/taian"]]
+    assert rule_sets([str(MAIN)]) == [[str(MAIN)]]
+    taian = str(ROOT / "rules" / "taian")
+    assert rule_sets([taian, str(MAIN)]) == [[taian, str(MAIN)]]
 
 
 # ----------------------------------------------------------------------------- detection kinds
