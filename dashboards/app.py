@@ -15,7 +15,7 @@ from bokeh.application import Application
 from bokeh.application.handlers import FunctionHandler
 from bokeh.document import Document
 
-from dashboards import alertlist, board, compare, consistency, drill, overview, theme
+from dashboards import alertlist, board, compare, consistency, drill, enterprises, overview, targets, theme
 from dashboards.common import Context, refused
 from dashboards.data import Data, Viewer
 from server.dashlink import ARGUMENTS, TITLES
@@ -24,7 +24,8 @@ log = logging.getLogger("taishan.dashboards")
 
 Builder = Callable[[Context], None]
 VIEWS: dict[str, Builder] = {"overview": overview.build, "drill": drill.build, "compare": compare.build,
-                             "consistency": consistency.build, "alerts": alertlist.build, "board": board.build}
+                             "consistency": consistency.build, "alerts": alertlist.build, "board": board.build,
+                             "enterprises": enterprises.build, "targets": targets.build}
 assert set(VIEWS) == set(TITLES)
 
 

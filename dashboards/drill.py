@@ -13,6 +13,7 @@ import math
 from functools import partial
 
 import numpy as np
+from bokeh.core.properties import value
 from bokeh.layouts import column, row
 from bokeh.models import (
     ColumnDataSource,
@@ -124,7 +125,8 @@ class Drill:
         fig = theme.plot(height=300, name="series")
         fig.varea(x="x", y1="lower", y2="upper", source=self.band, fill_color=theme.BAND, fill_alpha=0.6,
                   legend_label="合理区间")
-        fig.line(x="x", y="y", source=self.city_line, color=theme.CITY, line_dash="dashed", legend_label="全市")
+        fig.line(x="x", y="y", source=self.city_line, color=theme.CITY, line_dash="dashed", legend_label="全市",
+                 name="reference")
         fig.line(x="x", y="y", source=self.province_line, color=theme.PROVINCE, line_dash="dotted",
                  legend_label="全省")
         fig.segment(x0="x", x1="x", y0="y0", y1="y1", source=self.breaks, color=theme.MUTED, line_dash="dashdot",
@@ -197,6 +199,7 @@ class Drill:
         ys = shown[me, first:end + 1]
         values = raw[me, first:end + 1]
         city, province = self._references()
+        self._name_reference("全市" if city in (None, ctx.city()) else ctx.name(city))
         city_ys = shown[panel.entity_index[city], first:end + 1] if city else np.full(len(xs), np.nan)
         province_ys = shown[panel.entity_index[province], first:end + 1] if province else np.full(len(xs), np.nan)
         reference = city_ys if city else province_ys
@@ -229,6 +232,14 @@ class Drill:
         province = model.province()
         return (parent if parent and parent in self.ctx.data.engine.panel.entity_index else None,  # type: ignore
                 province if province and province != self.entity else None)
+
+    def _name_reference(self, name: str) -> None:
+        """An enterprise's reference is its county, not the city: the legend and the table say which."""
+        line = self.figure.select_one({"name": "reference"})
+        for item in self.figure.legend[0].items:
+            if line in item.renderers:
+                item.label = value(name)
+        next(c for c in self.point_table.columns if c.field == "city").title = name
 
     def _breaks(self, xs: list[int], ys: np.ndarray, reference: np.ndarray) -> None:
         found = changepoints.detect(ys) if len(ys) else []

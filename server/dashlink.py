@@ -79,9 +79,10 @@ def start(settings: Settings) -> Dashboards:
 
 ELEMENT = "dashboard"
 TITLES = {"overview": "总览", "drill": "下钻", "compare": "对比", "consistency": "核算平衡", "alerts": "预警",
-          "board": "专题看板"}
+          "board": "专题看板", "enterprises": "企业监测", "targets": "目标进度"}
 # The arguments a view reads; the page passes only these, inside the signed token.
-ARGUMENTS = ("entity", "indicator", "period", "alert", "entities", "id", "state", "severity", "workflow")
+ARGUMENTS = ("entity", "indicator", "period", "alert", "entities", "id", "state", "severity", "workflow", "category",
+             "year")
 
 
 def configured() -> tuple[str, str] | None:

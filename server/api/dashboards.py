@@ -25,7 +25,7 @@ bp = Blueprint("dashboards")
 STATIC = Path(__file__).resolve().parent.parent / "web"
 TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 ASSETS = {p.name: p for p in STATIC.iterdir() if p.suffix in TYPES}
-NAV = ("overview", "compare", "consistency", "alerts", "board")
+NAV = ("overview", "compare", "consistency", "alerts", "board", "enterprises", "targets")
 MAX_ARGUMENT = 200
 
 
@@ -45,7 +45,7 @@ async def asset(request: Request, name: str) -> HTTPResponse:
 @bp.get("/dash/<view:str>", ctx_permission="public")
 async def page(request: Request, view: str) -> HTTPResponse:
     """One dashboard view. Arguments: entity, indicator, period, alert, entities (comma-separated), id (the rule
-    set's dashboard), state, severity, workflow."""
+    set's dashboard), state, severity, workflow, category (an enterprise watch category), year (of the targets)."""
     view = "drill" if view == "alert" else view
     if view not in embed.TITLES:
         raise ApiError(404, "not_found", "没有这个看板")

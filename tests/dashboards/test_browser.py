@@ -118,3 +118,19 @@ def test_a_pop_up_appears_when_an_observation_raises_an_alert(browser: Browser, 
     expect(page.locator("#drill-title")).to_contain_text("东平县")
     page.context.close()
     print(f"\n截图：{demo.artifacts}")
+
+
+def test_a_leader_opens_the_enterprise_watch_and_drills_into_one_enterprise(browser: Browser, demo: Demo) -> None:
+    page = open_signed_in(browser, demo, LEADER, "/dash/enterprises")
+    counts = page.locator("#category-counts")
+    expect(counts).to_contain_text("新泰市")
+    expect(counts).not_to_contain_text("东平县")
+    firm = page.locator("tr[data-category='下滑快影响大'] a").first
+    expect(firm).to_be_visible()
+    name = firm.inner_text()
+    shot(page, demo, "7-enterprises-desktop")
+    firm.click()
+    expect(page).to_have_url(re.compile(r"/dash/drill\?entity=ent\d+&indicator=ent_output"))
+    expect(page.locator("#drill-title")).to_have_text(f"{name} · 企业工业总产值")
+    shot(page, demo, "8-enterprise-drill-desktop")
+    page.context.close()
