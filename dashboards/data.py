@@ -166,7 +166,7 @@ class Data:
         for position in self.plan.by_indicator.get(indicator, ()):
             inst = self.plan.instances[position]
             state = self.engine.state.get(position)
-            if state is None or entity not in inst.entities:
+            if state is None or entity not in inst.entities or self.watch_list(inst.id):
                 continue
             axis = self.engine.panel.axes[inst.freq]
             row = state.states[inst.entities.index(entity)]
@@ -178,9 +178,16 @@ class Data:
         """Indicators read by a rule firing now at the entity."""
         firing: set[str] = set()
         for alert in self.alerts:
-            if alert["entity"] == entity and alert["state"] == "firing":
+            if alert["entity"] == entity and alert["state"] == "firing" and not self.watch_list(alert["rule"]):
                 firing.update(self.alert_indicators(alert))
         return firing
+
+    def watch_list(self, rule: str) -> bool:
+        """Whether a rule sorts enterprises into a watch category (its `category` label): that it fires marks
+        membership of a list (企业监测), not a warning to paint red."""
+        assert self.model is not None
+        definition = self.model.rules.get(rule)
+        return definition is not None and "category" in definition.labels
 
 
 def _primary_first(definition: object, inputs: list[str]) -> list[str]:

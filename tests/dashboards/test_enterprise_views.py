@@ -142,6 +142,9 @@ def test_the_drill_link_of_an_enterprise_opens_its_series_against_its_county(dem
     reference = document.select_one({"name": "series"}).select_one({"name": "reference"})
     assert next(i.label.value for i in document.select_one({"name": "series"}).legend[0].items
                 if reference in i.renderers) == "新泰市"
+    # The decliner's category rule fires now, but a watch list is not a warning: no period is painted red.
+    assert document.select_one({"name": "red"}).data_source.data["x"] == []
+    assert not any(points["flag"])
 
 
 def _target_row(document: Document, indicator: str, entity: str) -> str:
