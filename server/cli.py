@@ -213,6 +213,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 async def _load_demo(settings: Settings, rows: list[dict[str, object]]) -> IngestResult:
+    from server import standard_templates
     from server.service import Service
     from server.store import close_store, open_store
 
@@ -221,6 +222,7 @@ async def _load_demo(settings: Settings, rows: list[dict[str, object]]) -> Inges
         service = Service(list(settings.rules), settings.horizon_months)
         await service.start()
         await usercli.ensure_demo_users(DEMO_USERS)
+        await standard_templates.ensure(service.model, user="demo")
         return await service.ingest(rows, source="demo", user="demo")
     finally:
         await close_store()

@@ -639,13 +639,20 @@ def _parse_wide(upload: Upload, sheet: str, rows: Iterator[tuple[int, tuple[obje
     if missing:
         parsed.errors.append(CellError(Cell(sheet, header_row, 0), f"缺少列：{'、'.join(missing)}"))
         return True
+    body = list(rows)
+    if not any(_reported(row, columns) for _, row in body):
+        return True  # a sheet left blank, say a firm that has not reported yet in its county's workbook
     entity, period = _sheet_context(upload, sheet, before, parsed.errors)
     if entity is None or period is None:
         return True
     labels = _labels(upload)
-    for number, row in rows:
+    for number, row in body:
         _wide_row(upload, sheet, number, row, columns, labels, (entity, period), parsed)
     return True
+
+
+def _reported(row: tuple[object, ...], columns: dict[str, int]) -> bool:
+    return any(parse_number(row[i] if i < len(row) else None) is not None for k, i in columns.items() if k != "label")
 
 
 def _labels(upload: Upload) -> dict[str, WideRow]:
