@@ -3,9 +3,12 @@ the newest figure of that year, and a bar chart of the gaps; red where a region 
 
 - A level target (一般公共预算收入 280 亿元) is read as 时间过半、任务过半: the YTD level as a share of the target
   (the language's `progress()`) against the share of the year elapsed (`time_progress()`); the gap is their
-  difference in percentage points. Monthly YTD figures also get the year-end projection the brief gives
-  (server/reports.py `project`: seasonal naive with its backtest band).
+  difference in percentage points.
 - A growth target (地区生产总值增长 5.5%) is read against the YTD growth; the gap is the difference in points.
+- Every monthly figure the brief projects (YTD totals, month-end balances, cumulative growth rates) also gets
+  its year-end projection (server/reports.py `project`: seasonal naive with its backtest band) and the chance of
+  reaching the target: as a level against a level target, as a growth (the full-year growth of a rate, the
+  growth over last year's total or last December's balance otherwise) against a growth target.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from engine.transforms import time_progress
 from server import reports
 
 HEADER = ("<tr><th>地区</th><th>指标</th><th>年度目标</th><th>期别</th><th>实际</th><th>完成进度</th>"
-          "<th>时间进度</th><th>差距（百分点）</th><th>全年预计</th></tr>")
+          "<th>时间进度</th><th>差距（百分点）</th><th>全年预计</th><th>完成概率</th></tr>")
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def build(ctx: Context) -> None:
     summary = (f'<h3>{year}年目标进度（{len(rows)} 项，<span class="{"flag" if behind else ""}">落后 {behind} 项'
                f'</span>）</h3><div class="chips" id="years">{chips}</div>'
                '<p class="muted">总量目标看完成进度与时间进度之差（时间过半、任务过半），'
-               '增速目标看累计增速与目标增速之差；红色为落后。全年预计按季节性推算，并给出回测误差区间。</p>')
+               '增速目标看累计增速与目标增速之差；红色为落后。全年预计按季节性推算，并给出回测误差区间；'
+               '完成概率按往年同一时点预计的误差估算（不足两年回测不给）。</p>')
     table = f'<table class="grid" id="targets">{HEADER}{"".join(_row(ctx, r) for r in rows)}</table>'
     ctx.doc.add_root(column(div(summary + table, name="targets"), gap_chart(ctx, rows), sizing_mode="stretch_width",
                             name="target-progress"))
@@ -116,15 +120,16 @@ def _standing(ctx: Context, indicator: str, entity: str, growth: bool, goal: flo
     at = int(known[-1])
     period: Period = axis.periods[at]
     actual = float(row[at])
+    projection = reports.project(panel, indicator, entity, period)  # None for what the brief does not project
     if growth:
-        return Standing(indicator, entity, growth, goal, str(period), actual, gap=_points(actual, goal))
+        return Standing(indicator, entity, growth, goal, str(period), actual, gap=_points(actual, goal),
+                        projection=projection)
     definition = ctx.model.indicators[indicator]
     progress = actual / goal * 100 if goal else math.nan
     paced = definition.form in ("ytd", "period")  # a stock is not accumulated over the year
     elapsed = float(time_progress(axis)[at]) if paced else math.nan
-    ahead = definition.form == "ytd" and definition.frequency == "monthly"
     return Standing(indicator, entity, growth, goal, str(period), actual, progress, elapsed, _points(progress, elapsed),
-                    reports.project(panel, indicator, entity, period) if ahead else None)
+                    projection)
 
 
 def _points(figure: float, reference: float) -> float:
@@ -143,7 +148,7 @@ def _row(ctx: Context, r: Standing) -> str:
             f'{escape(definition.name)}</a></td><td>{escape(goal)}</td><td>{escape(r.period or "暂无数据")}</td>'
             f'<td>{escape(actual)}</td><td>{_percent(r.progress)}</td><td>{_percent(r.elapsed)}</td>'
             f'<td class="gap"><span{flag}>{theme.signed(r.gap)}</span></td>'
-            f'<td>{escape(_projected(r, unit))}</td></tr>')
+            f'<td>{escape(_projected(r, unit))}</td><td>{_chance(r)}</td></tr>')
 
 
 def _percent(value: float) -> str:
@@ -151,13 +156,34 @@ def _percent(value: float) -> str:
 
 
 def _projected(r: Standing, unit: str) -> str:
+    """A level target's projection as a level and its share of the target, a growth target's as a growth."""
     found = r.projection
     if found is None:
         return "—"
+    if r.growth:
+        projected = _growth_of(found, found.year_end)
+        if math.isnan(projected):
+            return "—"
+        text = reports.growth(projected)
+        if not math.isnan(found.low):
+            text += f"，区间{_growth_of(found, found.low):.1f}%–{_growth_of(found, found.high):.1f}%"
+        return text
     text = f"{reports.amount(found.year_end, unit)}（目标的{found.year_end / r.goal * 100:.1f}%）"
     if not math.isnan(found.low):
         text += f"，区间{reports.amount(found.low, '')}–{reports.amount(found.high, unit)}"
     return text
+
+
+def _growth_of(found: Projection, value: float) -> float:
+    """A projected year end as a growth in %: a rate's own, else over last year's total or last December."""
+    if found.form == "rate":
+        return value
+    return value / found.last_year * 100 - 100 if found.last_year else math.nan
+
+
+def _chance(r: Standing) -> str:
+    chance = r.projection.probability(r.goal, growth=r.growth) if r.projection is not None else math.nan
+    return "—" if math.isnan(chance) else f"{chance * 100:.0f}%"
 
 
 def gap_chart(ctx: Context, rows: list[Standing]) -> LayoutDOM:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from dsl import Model
+from dsl.ast import IndicatorDef
 from engine.contributions import Contribution, contributions
 from engine.panel import Panel
 from engine.periods import Period, PeriodError
@@ -156,7 +157,8 @@ def latest_quarter(month: Period) -> Period:
 
 
 def ytd_matrix(panel: Panel, indicator: str, entity: str, month: Period) -> np.ndarray:
-    """Years × 12 of YTD values from the first year with data up to `month`'s year (NaN where unknown)."""
+    """Years × 12 of the monthly values as published (YTD totals, month-end balances or cumulative growth rates)
+    from the first year with data up to `month`'s year (NaN where unknown)."""
     axis, values = panel.axes["monthly"], panel.values[indicator][panel.entity_index[entity]]
     years = range(int(axis.first.year), month.year + 1)
     out = np.full((len(years), 12), np.nan)
@@ -167,14 +169,34 @@ def ytd_matrix(panel: Panel, indicator: str, entity: str, month: Period) -> np.n
     return out[first:]
 
 
-def project(panel: Panel, indicator: str, entity: str, month: Period) -> Projection | None:
-    """Seasonal-naive year-end projection with its backtest band; None without last year's full months."""
+PROJECTED = {"ytd": "flow", "stock": "stock", "rate": "rate"}  # indicator form → engine.projection's form
+
+
+def projectable(definition: IndicatorDef) -> bool:
+    return definition.frequency == "monthly" and definition.form in PROJECTED
+
+
+def projection_values(panel: Panel, indicator: str, entity: str, month: Period) -> np.ndarray:
+    """What engine.projection projects from: the single months of a YTD total (1–2月 split evenly where
+    published together), the balances of a stock, the published cumulative growth of a rate."""
     definition = panel.model.indicators[indicator]
-    ytd = ytd_matrix(panel, indicator, entity, month)
-    if len(ytd) < 2 or np.isnan(ytd[-2, 1:]).any():
+    values = ytd_matrix(panel, indicator, entity, month)
+    if definition.form != "ytd":
+        return values
+    return single_months(values, merged_jan_feb=definition.jan_feb == "merged")
+
+
+def project(panel: Panel, indicator: str, entity: str, month: Period) -> Projection | None:
+    """Seasonal-naive year-end projection with its backtest band: the full-year total of a YTD total, the
+    December balance of a stock, the full-year growth of a rate. None for what cannot be projected, and
+    without last year's figures (a total needs all its months)."""
+    definition = panel.model.indicators[indicator]
+    if not projectable(definition) or indicator not in panel.values or entity not in panel.entity_index:
         return None
-    months = single_months(ytd, merged_jan_feb=definition.jan_feb == "merged")
-    found = project_year_end(months, month.sub)
+    values = projection_values(panel, indicator, entity, month)
+    if len(values) < 2 or (definition.form == "ytd" and np.isnan(values[-2]).any()):
+        return None
+    found = project_year_end(values, month.sub, form=PROJECTED[definition.form])
     return None if math.isnan(found.year_end) else found
 
 
@@ -374,11 +396,11 @@ def _targets(panel: Panel, entity: str, month: Period) -> list[str]:
             paragraphs.append(line)
     for indicator in HEADLINES:
         definition = model.indicators.get(indicator)
-        if definition is None or definition.form != "ytd" or indicator in targeted:
+        if definition is None or indicator in targeted:
             continue
-        found = project(panel, indicator, entity, month) if indicator in panel.values else None
+        found = project(panel, indicator, entity, month)
         if found is not None:
-            paragraphs.append(f"按季节性推算，预计全年{definition.name}{_projected(found, definition.unit)}。")
+            paragraphs.append(f"按季节性推算，预计{_projected(found, definition, named=True)}{_on_last_year(found)}。")
     return paragraphs
 
 
@@ -390,20 +412,26 @@ def _growth_target(panel: Panel, entity: str, month: Period, indicator: str, goa
     found = figure(panel, indicator, entity, period)  # a rate is its own growth; a total grows year to date
     if found is None or not _known(found.growth):
         return ""
-    label = QUARTER_SPANS[period.sub] if period.freq == "quarterly" else span(month.sub)
-    name = definition.name.removesuffix("增速")
+    label = (QUARTER_SPANS[period.sub] if period.freq == "quarterly" else
+             f"{month.sub}月末" if definition.form == "stock" else span(month.sub))
+    name = definition.name.removesuffix("增速") + ("同比" if definition.form == "stock" else "")
     text = f"{label}，{name}{growth(found.growth)}，{gap(found.growth, goal, f'年度目标（{goal:.1f}%）')}"
     return text + _outlook(panel, entity, month, indicator, goal, growth_target=True) + "。"
 
 
 def _level_target(panel: Panel, entity: str, month: Period, indicator: str, goal: float) -> str:
     definition = panel.model.indicators[indicator]
-    if definition.frequency != "monthly" or definition.form != "ytd":
+    if definition.frequency != "monthly" or definition.form not in ("ytd", "stock"):
         return ""
     value = value_at(panel, indicator, entity, month)
     if value is None:
         return ""
-    progress, elapsed = value / goal * 100, month.sub / 12 * 100
+    progress = value / goal * 100
+    if definition.form == "stock":  # a balance is not accumulated over the year: no time progress
+        text = (f"{month.sub}月末，{definition.name}{amount(value, definition.unit)}，"
+                f"为年度目标（{amount(goal, definition.unit)}）的{progress:.1f}%")
+        return text + _outlook(panel, entity, month, indicator, goal, growth_target=False) + "。"
+    elapsed = month.sub / 12 * 100
     points = round(round(progress, 1) - round(elapsed, 1), 1)
     pace = (f"快于时间进度{points:.1f}个百分点" if points > 0 else
             f"落后时间进度{-points:.1f}个百分点" if points < 0 else "与时间进度持平")
@@ -413,28 +441,46 @@ def _level_target(panel: Panel, entity: str, month: Period, indicator: str, goal
 
 
 def _outlook(panel: Panel, entity: str, month: Period, indicator: str, goal: float, growth_target: bool) -> str:
-    """The year-end projection of a monthly total against its target, and the chance of reaching the target
-    that the past projections' errors give; empty for what cannot be projected (rates, stocks, no history)."""
+    """The year-end projection against the target, and the chance of reaching the target that the past
+    projections' errors give; empty for what cannot be projected (quarterly figures, no history)."""
     definition = panel.model.indicators[indicator]
-    projectable = definition.frequency == "monthly" and definition.form == "ytd"
-    found = project(panel, indicator, entity, month) if projectable else None
+    found = project(panel, indicator, entity, month)
     if found is None:
         return ""
-    against = (growth(found.year_end / found.last_year * 100 - 100) if growth_target else
-               f"为年度目标的{found.year_end / goal * 100:.1f}%")
-    text = f"。按季节性推算，预计全年{_projected(found, definition.unit)}，{against}"
+    against = _on_last_year(found) if growth_target else f"，为年度目标的{found.year_end / goal * 100:.1f}%"
+    text = f"。按季节性推算，预计{_projected(found, definition, named=False)}{against}"
     chance = found.probability(goal, growth=growth_target)
     if not math.isnan(chance):
         text += f"。按目前进度，完成全年目标的概率约为{chance * 100:.0f}%（据{found.backtest_years}年回测）"
     return text
 
 
-def _projected(found: Projection, unit: str) -> str:
-    text = f"完成{amount(found.year_end, unit)}"
+def _projected(found: Projection, definition: IndicatorDef, named: bool) -> str:
+    """预计… : the full-year total, the year-end balance or the full-year growth, with the backtest band."""
+    name, unit = definition.name if named else "", definition.unit
+    if found.form == "rate":
+        rounded = round(found.year_end, 1)
+        text = f"全年{name}{growth(found.year_end)}{'左右' if rounded else ''}"
+        if not math.isnan(found.low):
+            text += (f"（误差区间{found.low:.1f}%至{found.high:.1f}%，"
+                     f"回测平均误差{found.backtest_error:.1f}个百分点）")
+        return text
+    text = (f"年末{name or '余额'}{amount(found.year_end, unit)}" if found.form == "stock" else
+            f"全年{name}完成{amount(found.year_end, unit)}")
     if not math.isnan(found.low):
         text += (f"（误差区间{amount(found.low, '')}至{amount(found.high, unit)}，"
-                 f"回测平均误差{found.backtest_mape:.1f}%）")
+                 f"回测平均误差{found.backtest_error:.1f}%）")
     return text
+
+
+def _on_last_year(found: Projection) -> str:
+    """The projected growth over last year's total or last December's balance; a rate is its own growth."""
+    if found.form == "rate" or math.isnan(found.last_year) or not found.last_year:
+        return ""
+    rate = found.year_end / found.last_year * 100 - 100
+    if found.form == "flow":
+        return f"，{growth(rate)}"
+    return f"，比上年末{growth(rate)}" if round(rate, 1) else "，与上年末持平"
 
 
 def _charts(brief: Brief, panel: Panel, entity: str, month: Period) -> None:

@@ -178,6 +178,13 @@ def test_targets_show_progress_against_time_and_growth_against_target(demo: Demo
     growth_gap = round(round(actual, 1) - _goal(model, "ind_va", "taian", year), 1)
     growth_row = _target_row(document, "ind_va", "taian")
     assert f"<td>{growth_period}</td>" in growth_row and f">{growth_gap:+.1f}</span>" in growth_row
+    # Its year-end projection: this year's cumulative growth plus last year's drift from the same month to
+    # December (seasonal naive on a rate), and a chance of reaching the target from the backtest.
+    month_before = f"{year - 1}{growth_period[4:]}"
+    projected = actual + rows[("ind_va", "taian", f"{year - 1}-12")] - rows[("ind_va", "taian", month_before)]
+    cells = re.search(r"<td>([^<]*)</td><td>([^<]*)</td>$", growth_row)
+    assert cells is not None and cells.group(1).startswith(f"增长{projected:.1f}%，区间")
+    assert re.fullmatch(r"\d+%", cells.group(2))
 
     bars = document.select_one({"name": "gaps"})
     source = bars.renderers[0].data_source.data

@@ -11,8 +11,13 @@ from engine.projection import (
     holt_winters,
     last_year_growth,
     project_year_end,
+    rate_last_year_growth,
+    rate_seasonal_naive,
     seasonal_naive,
     single_months,
+    stock_holt_winters,
+    stock_last_year_growth,
+    stock_seasonal_naive,
 )
 
 SEASON = np.array([0.6, 0.7, 1.0, 1.0, 1.05, 1.1, 1.0, 0.95, 1.0, 1.05, 1.15, 1.4])
@@ -33,13 +38,20 @@ def test_holt_winters_on_a_flat_series_stays_flat() -> None:
     assert np.allclose(holt_winters(np.full(36, 7.0), 5), 7.0)
 
 
+def test_holt_winters_reads_a_steady_rise_as_trend_not_season() -> None:
+    # 50, 52, 54, …: the first year's mean is 61 (its middle, month 5.5), the second's 85, so the trend is
+    # 24 / 12 = 2 a month; the first year lies on its trend line (every factor 1) and the level starts at 72.
+    # Every later month is on the line too: the forecast continues it, 50 + 2 × 36 = 122 onwards.
+    assert np.allclose(holt_winters(50 + 2 * np.arange(36.0), 3), [122.0, 124.0, 126.0])
+
+
 def test_backtest_of_steady_growth_is_exact_and_the_band_collapses() -> None:
     years = np.array([100 * 1.1 ** y * SEASON for y in range(5)])
     years[-1, 10:] = np.nan  # this year: January to October known
     found = project_year_end(years, 10)
     expected = 100 * 1.1 ** 4 * SEASON.sum()
     assert found.year_end == pytest.approx(expected)
-    assert found.backtest_years == 3 and found.backtest_mape == pytest.approx(0.0, abs=1e-9)
+    assert found.backtest_years == 3 and found.backtest_error == pytest.approx(0.0, abs=1e-9)
     assert found.low == pytest.approx(expected) and found.high == pytest.approx(expected)
 
 
@@ -57,7 +69,7 @@ def test_the_band_comes_from_past_errors_at_the_same_month() -> None:
     # Errors by hand: year 1 from year 0 exact; year 2 projected 1,200 against 1,212; year 3 projected
     # 1,212 (year 2's December) against 1,224.
     errors = [0.0, -12 / 1212, -12 / 1224]
-    assert found.backtest_mape == pytest.approx(np.mean(np.abs(errors)) * 100)
+    assert found.backtest_error == pytest.approx(np.mean(np.abs(errors)) * 100)
 
 
 def test_the_past_errors_give_the_chance_of_a_target() -> None:
@@ -86,14 +98,14 @@ def test_the_chance_counts_past_errors_under_which_the_projection_reaches_the_ta
     # Growth targets over last year's 90: 5% is 94.5 (100 and 125: a half), 12% is 100.8 (only 125).
     assert found.probability(5.0, growth=True) == 0.5
     assert found.probability(12.0, growth=True) == 0.25
-    assert found.backtest_years == 4 and found.backtest_mape == pytest.approx((25 + 0 + 20 + 10) / 4)
+    assert found.backtest_years == 4 and found.backtest_error == pytest.approx((25 + 0 + 20 + 10) / 4)
 
 
 def test_the_chance_is_unknown_without_two_past_errors_or_last_years_total() -> None:
     assert np.isnan(Projection("seasonal_naive", 100.0, (0.1,), 90.0).probability(95.0))
     assert np.isnan(Projection("seasonal_naive", 100.0, (0.1, 0.2), float("nan")).probability(5.0, growth=True))
     found = Projection("seasonal_naive", 100.0, (), 90.0)
-    assert np.isnan(found.low) and np.isnan(found.high) and np.isnan(found.backtest_mape)
+    assert np.isnan(found.low) and np.isnan(found.high) and np.isnan(found.backtest_error)
 
 
 def test_last_year_growth_repeats_last_years_growth_and_ignores_this_year() -> None:
@@ -114,7 +126,7 @@ def test_backtest_of_last_year_growth_needs_two_years_before() -> None:
     assert backtest(months, 10, "last_year_growth") == pytest.approx([0.1, -1 / 11])
     found = project_year_end(np.vstack([months, np.full(12, np.nan)]), 10, "last_year_growth")
     assert found.year_end == pytest.approx(145.2 * 145.2 / 132)  # last year grew 10% again: 159.72
-    assert found.backtest_mape == pytest.approx((10 + 100 / 11) / 2)
+    assert found.backtest_error == pytest.approx((10 + 100 / 11) / 2)
 
 
 def test_backtest_since_a_later_year_compares_methods_on_the_same_years() -> None:
@@ -132,3 +144,124 @@ def test_single_months_from_ytd_with_a_merged_january_and_february() -> None:
     ytd = np.array([[np.nan, 20.0, 31.0, 45.0]])
     assert single_months(ytd, merged_jan_feb=True).tolist() == [[10.0, 10.0, 11.0, 14.0]]
     assert single_months(np.array([[5.0, 12.0]])).tolist() == [[5.0, 7.0]]
+
+
+# ---------------------------------------------------------------------- stocks: month-end balances
+
+
+def balances(october: float, november: float, december: float) -> np.ndarray:
+    """A year of month-end balances: flat at October's up to October (only October and December matter to the
+    projections tested here), then November and December."""
+    return np.array([october] * 10 + [november, december])
+
+
+def test_stock_seasonal_naive_grows_this_months_balance_as_last_year_grew_to_december() -> None:
+    years = np.array([balances(120.0, 123.0, 126.0), [np.nan] * 9 + [140.0, np.nan, np.nan]])
+    # Last year October 120 to December 126: × 1.05; this October 140 × 1.05 = 147.
+    assert stock_seasonal_naive(years, 10) == pytest.approx(147.0)
+
+
+def test_stock_holt_winters_forecasts_the_december_balance() -> None:
+    years = np.tile(10 * SEASON, (3, 1))
+    years[-1, 10:] = np.nan
+    # A pure seasonal pattern continues exactly: December is 10 × 1.4 = 14; from December it is December itself.
+    assert stock_holt_winters(years, 10) == pytest.approx(14.0)
+    assert stock_holt_winters(np.tile(10 * SEASON, (3, 1)), 12) == pytest.approx(14.0)
+    assert stock_holt_winters(np.full((3, 12), 50.0), 6) == pytest.approx(50.0)  # flat stays flat
+    # Balances rising by 1 a month from 100: from October of the third year (month 34, 134) to December, 135.
+    rising = 100 + np.arange(36.0).reshape(3, 12)
+    rising[-1, 10:] = np.nan
+    assert stock_holt_winters(rising, 10) == pytest.approx(135.0)
+    assert np.isnan(stock_holt_winters(years[1:], 10))  # one year and ten months: too short to start
+
+
+def test_stock_last_year_growth_repeats_last_decembers_growth() -> None:
+    years = np.array([balances(90.0, 95.0, 100.0), balances(105.0, 108.0, 110.0), [1.0] * 10 + [np.nan] * 2])
+    # December 100 then 110: +10%, so 110 × 1.1 = 121 (= 110² / 100), whatever this year's balances are.
+    assert stock_last_year_growth(years, 10) == pytest.approx(121.0)
+    assert np.isnan(stock_last_year_growth(years[1:], 10))
+
+
+def stock_history() -> np.ndarray:
+    """Octobers 100, 110, 120, 130 (this year) and Decembers 105, 121, 126."""
+    last = np.array([np.nan] * 9 + [130.0, np.nan, np.nan])
+    return np.array([balances(100.0, 102.0, 105.0), balances(110.0, 115.0, 121.0), balances(120.0, 123.0, 126.0),
+                     last])
+
+
+def test_stock_backtest_band_and_chance_are_relative_to_the_december_balance() -> None:
+    found = project_year_end(stock_history(), 10, form="stock")
+    # This year: 130 × 126 / 120 = 136.5. Past projections from October: year 1, 110 × 105/100 = 115.5 against
+    # 121: -5.5/121 = -1/22; year 2, 120 × 121/110 = 132 against 126: +6/126 = +1/21.
+    assert found.year_end == pytest.approx(136.5) and found.last_year == 126.0
+    assert found.errors == pytest.approx((-1 / 22, 1 / 21))
+    assert found.backtest_error == pytest.approx((1 / 22 + 1 / 21) / 2 * 100)  # 4.65%
+    # 10th and 90th percentiles of the two errors, interpolated: -1/22 + 0.1 or 0.9 × (1/21 + 1/22).
+    p10, p90 = -1 / 22 + 0.1 * (1 / 21 + 1 / 22), -1 / 22 + 0.9 * (1 / 21 + 1 / 22)
+    assert found.low == pytest.approx(136.5 / (1 + p90)) and found.high == pytest.approx(136.5 / (1 + p10))
+    # Had it been off as in year 1 or 2, December would be 136.5 × 22/21 = 143.0 or 136.5 × 21/22 = 130.3.
+    # A growth target over last December's 126: 8% is 136.08 (reached under one), 3% is 129.78 (both),
+    # 14% is 143.64 (neither); a level of 140 under one.
+    assert found.probability(8.0, growth=True) == 0.5
+    assert found.probability(3.0, growth=True) == 1.0 and found.probability(14.0, growth=True) == 0.0
+    assert found.probability(140.0) == 0.5
+
+
+def test_stock_backtest_of_last_year_growth_and_holt_winters() -> None:
+    # Last-year growth needs two Decembers before: only year 2, 121² / 105 = 139.44 against 126.
+    assert backtest(stock_history()[:-1], 10, "last_year_growth", form="stock") == pytest.approx(
+        [(121 ** 2 / 105 - 126) / 126])
+    found = project_year_end(stock_history(), 10, "last_year_growth", form="stock")
+    assert found.year_end == pytest.approx(126 ** 2 / 121)  # 131.21
+    # Holt-Winters needs two full years before: on a pure seasonal pattern it projects years 2 and 3 exactly
+    # (year 1 has one year and ten months behind its October).
+    years = np.tile(10 * SEASON, (4, 1))
+    assert backtest(years, 10, "holt_winters", form="stock") == pytest.approx([0.0, 0.0])
+
+
+def test_stock_backtest_skips_a_year_without_its_december() -> None:
+    history = stock_history()[:-1]
+    history[1, 11] = np.nan  # year 1's December is unknown: it cannot be checked, nor project year 2
+    assert backtest(history, 10, "seasonal_naive", form="stock").size == 0
+
+
+# ---------------------------------------------------------------------- rates: cumulative growth, %
+
+
+def rates(october: float, december: float) -> np.ndarray:
+    """A year of cumulative growth published with 1–2月 together (no January), flat at October's to November."""
+    return np.array([np.nan] + [october] * 10 + [december])
+
+
+def rate_history() -> np.ndarray:
+    """1-10月 growth 5.0, 6.0, 6.0, 7.2 (this year); full-year growth 5.5, 6.2, 6.5."""
+    return np.array([rates(5.0, 5.5), rates(6.0, 6.2), rates(6.0, 6.5), rates(7.2, np.nan)])
+
+
+def test_rate_seasonal_naive_adds_last_years_drift_to_december() -> None:
+    # Last year 6.0 in 1-10月 and 6.5 for the year: +0.5 points to December; this year 7.2 + 0.5 = 7.7.
+    assert rate_seasonal_naive(rate_history(), 10) == pytest.approx(7.7)
+    assert rate_last_year_growth(rate_history(), 10) == 6.5  # the baseline: last year's full-year growth
+
+
+def test_rate_backtest_band_and_chance_are_in_percentage_points() -> None:
+    found = project_year_end(rate_history(), 10, form="rate")
+    # Year 1: 6.0 + (5.5 - 5.0) = 6.5 against 6.2, +0.3 points; year 2: 6.0 + (6.2 - 6.0) = 6.2 against 6.5, -0.3.
+    assert found.year_end == pytest.approx(7.7) and found.last_year == 6.5
+    assert found.errors == pytest.approx((0.3, -0.3))
+    assert found.backtest_error == pytest.approx(0.3)  # points, not %
+    # Percentiles -0.3 + 0.1 × 0.6 = -0.24 and +0.24: the band is 7.7 - 0.24 to 7.7 + 0.24.
+    assert found.low == pytest.approx(7.46) and found.high == pytest.approx(7.94)
+    # Had it been off as in year 1 or 2 the year would end at 7.4 or 8.0: a 7.5% target under one of the two.
+    # The target is the growth itself, growth target or not.
+    assert found.probability(7.5, growth=True) == 0.5 and found.probability(7.5) == 0.5
+    assert found.probability(7.0, growth=True) == 1.0 and found.probability(8.1, growth=True) == 0.0
+
+
+def test_rate_baseline_backtest_and_holt_winters_does_not_apply() -> None:
+    # Last-year growth needs one year before: year 1, 5.5 against 6.2 (-0.7); year 2, 6.2 against 6.5 (-0.3).
+    found = project_year_end(rate_history(), 10, "last_year_growth", form="rate")
+    assert found.year_end == 6.5 and found.errors == pytest.approx((-0.7, -0.3))
+    assert found.backtest_error == pytest.approx(0.5)
+    hw = project_year_end(rate_history(), 10, "holt_winters", form="rate")
+    assert np.isnan(hw.year_end) and hw.errors == () and np.isnan(hw.probability(7.5))

@@ -143,6 +143,93 @@ def test_a_growth_target_on_a_total_is_projected_with_the_chance_of_reaching_it(
     assert "），增长5.0%。按目前进度，完成全年目标的概率约为67%（据3年回测）。" in text
 
 
+RATE = {2022: (5.0, 5.5), 2023: (6.0, 6.2), 2024: (6.0, 6.5), 2025: (7.0, 7.3)}  # ind_va: 1-10月, 全年
+OCTOBER = {2022: 1000.0, 2023: 1100.0, 2024: 1250.0, 2025: 1300.0, 2026: 1400.0}  # deposits, 10月末
+DECEMBER = {2022: 1050.0, 2023: 1210.0, 2024: 1300.0, 2025: 1378.0}  # October × 1.05, 1.10, 1.04, 1.06
+
+
+def rate_and_stock_rows() -> list[dict]:
+    """ind_va (a rate) for 泰安 and 新泰, deposits (a stock) for 泰安, loans at half the deposits for both."""
+    def row(indicator: str, entity: str, period: str, value: float) -> dict:
+        return {"indicator": indicator, "entity": entity, "period": period, "value": value}
+
+    data = []
+    for entity in ("taian", "xintai"):
+        for year, (october, full) in RATE.items():
+            data += [row("ind_va", entity, f"{year}-10", october), row("ind_va", entity, f"{year}-12", full)]
+        data += [row("ind_va", entity, "2026-09", 7.5), row("ind_va", entity, "2026-10", 7.2)]
+        data += [row("loans", entity, f"{y}-10", v / 2) for y, v in OCTOBER.items()]
+        data += [row("loans", entity, f"{y}-12", v / 2) for y, v in DECEMBER.items()]
+    data += [row("deposits", "taian", f"{y}-10", v) for y, v in OCTOBER.items()]
+    data += [row("deposits", "taian", f"{y}-12", v) for y, v in DECEMBER.items()]
+    return data
+
+
+def percentiles(errors: list[float]) -> tuple[float, float]:
+    """The 10th and 90th percentiles of three errors, interpolated: positions 0.2 and 1.8 of the sorted three."""
+    e = sorted(errors)
+    return e[0] + 0.2 * (e[1] - e[0]), e[1] + 0.8 * (e[2] - e[1])
+
+
+def test_rates_and_balances_are_projected_to_the_year_end_with_the_chance_of_their_targets(tmp_path: Path) -> None:
+    # The shipped rules (ind_va 2026: +7.5%) with a growth target on deposits (+8.0%) and a level target on
+    # loans (760 亿元), as PUT /targets writes them.
+    rules = tmp_path / "taian"
+    shutil.copytree(SHIPPED, rules)
+    targets = rules / "targets.rules"
+    text = replace_target(targets.read_text(encoding="utf-8"), "deposits", 2026, True, {"taian": 8.0})
+    targets.write_text(replace_target(text, "loans", 2026, False, {"taian": 760.0}), encoding="utf-8")
+    model = dsl.load([str(rules)])
+    panel = build_panel(model, validate(model, rate_and_stock_rows()), as_of=datetime.date(2026, 11, 28))
+    text = reports.compose(model, panel, "taian", "2026-10", []).text()
+
+    # ind_va, seasonal naive: 1-10月 7.2 plus 2025's drift from October to December (7.3 - 7.0): 7.5.
+    # Past projections from October, in points: 2023 6.0 + (5.5 - 5.0) = 6.5 against 6.2, +0.3; 2024
+    # 6.0 + (6.2 - 6.0) = 6.2 against 6.5, -0.3; 2025 7.0 + (6.5 - 6.0) = 7.5 against 7.3, +0.2. Mean absolute
+    # error 0.8 / 3 = 0.27 points; the band 7.5 - p90 to 7.5 - p10 = 7.5 - 0.28 to 7.5 + 0.2 = 7.22 to 7.7.
+    # Had 2026 been off the same way it would end at 7.2, 7.8 or 7.3: the 7.5% target under one of the three.
+    p10, p90 = percentiles([0.3, -0.3, 0.2])
+    assert (p10, p90) == (pytest.approx(-0.2), pytest.approx(0.28))
+    assert ("1-10月，规模以上工业增加值增长7.2%，低于年度目标（7.5%）0.3个百分点。按季节性推算，预计全年增长7.5%左右"
+            f"（误差区间{7.5 - p90:.1f}%至{7.5 - p10:.1f}%，回测平均误差0.3个百分点）。"
+            "按目前进度，完成全年目标的概率约为33%（据3年回测）。") in text
+
+    # Deposits, seasonal naive: October's 1,400 × 2025's October-to-December growth (1,378 / 1,300 = 1.06) =
+    # 1,484, +7.7% on last December's 1,378. Past projections: 2023 1,100 × 1.05 = 1,155 against 1,210 (-1/22);
+    # 2024 1,250 × 1.10 = 1,375 against 1,300 (+3/52); 2025 1,300 × 1.04 = 1,352 against 1,378 (-1/53).
+    # MAPE (4.55 + 5.77 + 1.89) / 3 = 4.07%. The target 1,378 × 1.08 = 1,488.24; had 2026 been off the same way it
+    # would end at 1,484 × 22/21 = 1,554.7, 1,484 × 52/55 = 1,403.1 or 1,484 × 53/52 = 1,512.5: two of three.
+    errors = [-1 / 22, 3 / 52, -1 / 53]
+    p10, p90 = percentiles(errors)
+    band = f"（误差区间{1484 / (1 + p90):.1f}至{1484 / (1 + p10):.1f}亿元，回测平均误差4.1%）"
+    assert sum(abs(e) for e in errors) / 3 * 100 == pytest.approx(4.07, abs=0.005)
+    # The headline growth is October's over last October's: 1,400 / 1,300 = +7.7%, 0.3 points under 8.0.
+    assert ("10月末，金融机构本外币各项存款余额同比增长7.7%，低于年度目标（8.0%）0.3个百分点。"
+            f"按季节性推算，预计年末余额1484.0亿元{band}，比上年末增长7.7%。"
+            "按目前进度，完成全年目标的概率约为67%（据3年回测）。") in text
+
+    # Loans, half the deposits: the same relative errors. 700 is 92.1% of 760; projected 742 (97.6% of it),
+    # ending at 777.3, 701.5 or 756.3 had it been off as before: 760 only under the first.
+    band = f"（误差区间{742 / (1 + p90):.1f}至{742 / (1 + p10):.1f}亿元，回测平均误差4.1%）"
+    assert ("10月末，金融机构本外币各项贷款余额700.0亿元，为年度目标（760.0亿元）的92.1%。"
+            f"按季节性推算，预计年末余额742.0亿元{band}，为年度目标的97.6%。"
+            "按目前进度，完成全年目标的概率约为33%（据3年回测）。") in text
+
+
+def test_a_county_without_targets_gets_the_projections_of_its_rates_and_balances() -> None:
+    model = dsl.load([str(SHIPPED)])
+    panel = build_panel(model, validate(model, rate_and_stock_rows()), as_of=datetime.date(2026, 11, 28))
+    text = reports.compose(model, panel, "xintai", "2026-10", []).text()
+    # The same figures as 泰安's above, without a target to set them against.
+    p10, p90 = percentiles([0.3, -0.3, 0.2])
+    assert (f"按季节性推算，预计全年规模以上工业增加值增长7.5%左右（误差区间{7.5 - p90:.1f}%至{7.5 - p10:.1f}%，"
+            "回测平均误差0.3个百分点）。") in text
+    p10, p90 = percentiles([-1 / 22, 3 / 52, -1 / 53])
+    assert (f"按季节性推算，预计年末金融机构本外币各项贷款余额742.0亿元（误差区间{742 / (1 + p90):.1f}至"
+            f"{742 / (1 + p10):.1f}亿元，回测平均误差4.1%），比上年末增长7.7%。") in text  # 742 / 689 = +7.7%
+    assert "概率" not in text
+
+
 async def test_the_quarter_month_has_gdp_and_the_industries_pulls_at_comparable_prices(loaded: Service) -> None:
     text = (await reports.build(loaded, "taian", "2026-09")).text()
     assert ("前三季度，全市实现地区生产总值2500.0亿元，按可比价格计算，增长5.8%。"
