@@ -145,7 +145,7 @@ def _compare(frame: Frame, op: str, left: np.ndarray | float, right: np.ndarray 
     result = np.array(np.broadcast_to(_COMPARE[op](left, right), frame.shape), dtype=CONDITION)
     for side in (left, right):
         if np.ndim(side):
-            np.copyto(result, np.nan, where=np.isnan(side))
+            result[np.broadcast_to(np.isnan(side), frame.shape)] = np.nan  # a sparse mask: faster than copyto
         elif np.isnan(side):
             result.fill(np.nan)
     return result
@@ -158,10 +158,10 @@ def kleene(op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     decisive, and NaN propagates through both."""
     if op == "and":
         result = np.multiply(left, right)
-        np.copyto(result, 0.0, where=(left == 0) | (right == 0))
+        result[np.broadcast_to((left == 0) | (right == 0), result.shape)] = 0.0
     else:
         result = np.add(left, right)
-        np.copyto(result, 1.0, where=(left == 1) | (right == 1))
+        result[np.broadcast_to((left == 1) | (right == 1), result.shape)] = 1.0
     return result
 
 

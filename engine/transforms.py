@@ -90,8 +90,8 @@ def diff(x: np.ndarray, k: int) -> np.ndarray:
 
 
 @_quiet
-def _growth(current: np.ndarray, base: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    growth = np.divide(current, base, out=out)
+def _growth(current: np.ndarray, base: np.ndarray) -> np.ndarray:
+    growth = np.divide(current, base)
     growth -= 1.0  # in place: a province-scale run computes hundreds of these
     growth *= 100.0
     growth[~(base > 0)] = np.nan  # `base > 0` is False for NaN: a missing base gives a missing growth
@@ -173,7 +173,7 @@ def yoy(x: np.ndarray, axis: Axis, form: str) -> np.ndarray:
     k = axis.per_year
     out = np.full(arr.shape, np.nan)
     if k < arr.shape[-1]:
-        _growth(arr[..., k:], arr[..., :-k], out=out[..., k:])
+        out[..., k:] = _growth(arr[..., k:], arr[..., :-k])  # faster than dividing into the strided view
     return out
 
 
