@@ -9,7 +9,10 @@ Run from the repository root (it loads the demo data into a temporary SQLite sto
   (session creation, the document built from the engine's panel, serialised and received);
 - drill-down click: the server time to redraw the drill-down for another region or indicator (in process, over the
   same store, the work a click's callback does);
-- simultaneous sessions: 20 clients opening overview and drill-down sessions at once; each one's time.
+- simultaneous sessions: 10 overview and 10 drill-down sessions opened at once, each one's time to its whole
+  document, by bench/dashclients.py in its own process (raw protocol, as a browser receives it before rendering:
+  the target), and by 20 `bokeh.client` threads in this process (a reference: they also rebuild every document in
+  Python under one lock, on the same two cores as the server).
 """
 
 from __future__ import annotations
@@ -146,10 +149,13 @@ def main() -> None:
     print(f"{'项目':<16}{'次数':>6}{'中位数(s)':>12}{'P95(s)':>10}{'最大(s)':>10}{'上限(s)':>9}  结果")
     for key, row in results.items():
         ok = row["max_s"] <= limits[key] if key.startswith("sessions_20") else row["p95_s"] <= limits[key]
+        # Twenty bokeh.client threads also rebuild twenty documents in this process under one lock, on the same two
+        # cores as the server: a reference, not the target; the raw-protocol clients measure what the server gives.
+        verdict = "参考" if key == "sessions_20_threads" else "通过" if ok else "超出"
         print(f"{names[key]:<16}{row['n']:>6}{row['median_s']:>12.3f}{row['p95_s']:>10.3f}{row['max_s']:>10.3f}"
-              f"{limits[key]:>9.2f}  {'通过' if ok else '超出'}")
+              f"{limits[key]:>9.2f}  {verdict}")
         row["limit_s"] = limits[key]
-        row["ok"] = ok
+        row["ok"] = None if key == "sessions_20_threads" else ok
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({"quick": args.quick, "results": results}, ensure_ascii=False, indent=2) + "\n")
     print(f"\n结果已写入 {RESULTS}")
