@@ -125,8 +125,8 @@ class Drill:
         fig = theme.plot(height=300, name="series")
         fig.varea(x="x", y1="lower", y2="upper", source=self.band, fill_color=theme.BAND, fill_alpha=0.6,
                   legend_label="合理区间")
-        fig.line(x="x", y="y", source=self.city_line, color=theme.CITY, line_dash="dashed", legend_label="全市",
-                 name="reference")
+        self.reference_line = fig.line(x="x", y="y", source=self.city_line, color=theme.CITY, line_dash="dashed",
+                                       legend_label="全市", name="reference")
         fig.line(x="x", y="y", source=self.province_line, color=theme.PROVINCE, line_dash="dotted",
                  legend_label="全省")
         fig.segment(x0="x", x1="x", y0="y0", y1="y1", source=self.breaks, color=theme.MUTED, line_dash="dashdot",
@@ -235,10 +235,10 @@ class Drill:
 
     def _name_reference(self, name: str) -> None:
         """An enterprise's reference is its county, not the city: the legend and the table say which."""
-        line = self.figure.select_one({"name": "reference"})
-        for item in self.figure.legend[0].items:
-            if line in item.renderers:
-                item.label = value(name)
+        # Held, not searched for: a select over the document's models took most of a click's time.
+        item = next(i for i in self.figure.legend[0].items if self.reference_line in i.renderers)
+        if item.label != value(name):
+            item.label = value(name)
         next(c for c in self.point_table.columns if c.field == "city").title = name
 
     def _breaks(self, xs: list[int], ys: np.ndarray, reference: np.ndarray) -> None:
