@@ -112,11 +112,12 @@ def _history(values: np.ndarray, known: int) -> np.ndarray | None:
 
 def seasonal_naive(months: np.ndarray, known: int) -> float:
     """Full-year total for the last year of `months` (years × 12, NaN where unknown), from its first `known`
-    months: this year so far, plus last year's remaining months scaled by this year's growth so far."""
+    months: this year so far, plus last year's remaining months scaled by this year's growth so far. A month
+    missing from either year makes it NaN: treated as zero it would project a plausible, wrong total."""
     this, last = months[-1], months[-2]
-    so_far, last_so_far = np.nansum(this[:known]), np.nansum(last[:known])
+    so_far, last_so_far = np.sum(this[:known]), np.sum(last[:known])
     growth = so_far / last_so_far if last_so_far else 1.0
-    return float(so_far + np.nansum(last[known:]) * growth)
+    return float(so_far + np.sum(last[known:]) * growth)
 
 
 def holt_winters(series: np.ndarray, horizon: int, alpha: float = 0.3, beta: float = 0.05,

@@ -14,6 +14,7 @@ import pytest
 
 import dsl
 from engine.panel import build_panel, validate
+from engine.periods import Period
 from server import reports
 from server.api.auth import EVERYTHING, Principal
 from server.api.targets import replace_target
@@ -141,6 +142,21 @@ def test_a_growth_target_on_a_total_is_projected_with_the_chance_of_reaching_it(
     # against 248: -3.23%. Had 2026 been off the same way, it would end at 260.4/0.96 = 271.25,
     # 260.4/1.0417 = 249.98 or 260.4/0.9677 = 269.08; the target is 248 × 1.08 = 267.84, reached under two of three.
     assert "），增长5.0%。按目前进度，完成全年目标的概率约为67%（据3年回测）。" in text
+
+
+def test_a_total_with_a_month_missing_this_year_is_not_projected() -> None:
+    """A gap, or a January of a total published 1–2月 together, leaves the year so far unknown: no projection,
+    rather than one that counts the missing months as nothing."""
+    model = dsl.load([str(SHIPPED)])
+    data = [{"indicator": "budget_rev", "entity": "xintai", "period": f"{year}-{m:02d}", "value": 10.0 * m}
+            for year in (2024, 2025, 2026) for m in range(1, 13) if (year, m) <= (2026, 10) and (year, m) != (2026, 5)]
+    data += [{"indicator": "retail", "entity": "xintai", "period": f"{year}-{m:02d}", "value": 20.0 * m}
+             for year in (2024, 2025) for m in range(2, 13)]
+    panel = build_panel(model, validate(model, data), as_of=datetime.date(2026, 11, 28))
+    assert reports.project(panel, "budget_rev", "xintai", Period.parse("2026-10")) is None  # May is missing
+    assert reports.project(panel, "budget_rev", "xintai", Period.parse("2026-04")) is not None  # before the gap
+    assert reports.project(panel, "retail", "xintai", Period.parse("2026-01")) is None  # 1–2月 not published yet
+    assert "预计全年一般公共预算收入" not in reports.compose(model, panel, "xintai", "2026-10", []).text()
 
 
 RATE = {2022: (5.0, 5.5), 2023: (6.0, 6.2), 2024: (6.0, 6.5), 2025: (7.0, 7.3)}  # ind_va: 1-10月, 全年
