@@ -23,6 +23,7 @@ from tortoise.functions import Count, Max
 from dsl import Model
 from engine import Engine, Observation, Plan, build_panel, compile_model
 from engine.alerts import FIRING
+from engine.compiler import SEVERITY_NAME
 from engine.periods import Period
 from server import queries, rulesets
 from server.accounts import visible_entities
@@ -166,28 +167,31 @@ class Data:
         for position in self.plan.by_indicator.get(indicator, ()):
             inst = self.plan.instances[position]
             state = self.engine.state.get(position)
-            if state is None or entity not in inst.entities or self.watch_list(inst.id):
+            if state is None or entity not in inst.entities:
                 continue
             axis = self.engine.panel.axes[inst.freq]
-            row = state.states[inst.entities.index(entity)]
-            for column in np.flatnonzero(row == FIRING):
-                found.setdefault(str(axis.periods[column]), []).append(inst.id)
+            row = inst.entities.index(entity)
+            for column in np.flatnonzero(state.states[row] == FIRING):
+                severity = SEVERITY_NAME[int(state.levels[row, column]) or inst.severity]
+                if not self.model.watch_list(inst.id, severity):
+                    found.setdefault(str(axis.periods[column]), []).append(inst.id)
         return found
 
     def firing_indicators(self, entity: str) -> set[str]:
         """Indicators read by a rule firing now at the entity."""
         firing: set[str] = set()
         for alert in self.alerts:
-            if alert["entity"] == entity and alert["state"] == "firing" and not self.watch_list(alert["rule"]):
+            if alert["entity"] == entity and alert["state"] == "firing" and not self.listed_only(alert):
                 firing.update(self.alert_indicators(alert))
         return firing
 
-    def watch_list(self, rule: str) -> bool:
-        """Whether a rule sorts enterprises into a watch category (its `category` label): that it fires marks
-        membership of a list (企业监测), not a warning to paint red."""
+    def warnings_for(self, viewer: Viewer) -> list[dict]:
+        """The firing alerts that are warnings: without enterprises that are only listed in a watch category."""
+        return [a for a in self.alerts_for(viewer) if not self.listed_only(a)]
+
+    def listed_only(self, alert: dict) -> bool:
         assert self.model is not None
-        definition = self.model.rules.get(rule)
-        return definition is not None and "category" in definition.labels
+        return self.model.watch_list(alert["rule"], alert["severity"])
 
 
 def _primary_first(definition: object, inputs: list[str]) -> list[str]:

@@ -81,7 +81,7 @@ def _direction(value: float | None) -> str:
 def _firing_indicators(ctx: Context) -> dict[str, int]:
     """Indicator → how many visible entities have an alert on it firing."""
     counts: dict[str, set[str]] = {}
-    for alert in ctx.data.alerts_for(ctx.viewer):
+    for alert in ctx.data.warnings_for(ctx.viewer):
         for indicator in ctx.data.alert_indicators(alert):
             counts.setdefault(indicator, set()).add(alert["entity"])
     return {k: len(v) for k, v in counts.items()}
@@ -104,14 +104,14 @@ def sparkline(ctx: Context, indicator: str, entity: str, width: int = 150, heigh
 
 
 def regions_html(ctx: Context) -> str:
-    red = {a["entity"] for a in ctx.data.alerts_for(ctx.viewer)}
+    red = {a["entity"] for a in ctx.data.warnings_for(ctx.viewer)}
     chips = [f'<a class="{"red" if e in red else ""}" data-entity="{e}" href="{escape(link("drill", entity=e))}">'
              f'{escape(ctx.name(e))}</a>' for e in ctx.regions()]
     return f'<h3>分地区</h3><div class="chips">{"".join(chips)}</div>'
 
 
 def inbox_html(ctx: Context, limit: int = 30) -> str:
-    rows = sorted(ctx.data.alerts_for(ctx.viewer), key=lambda a: (-_level(a["severity"]), a["updated_at"]),
+    rows = sorted(ctx.data.warnings_for(ctx.viewer), key=lambda a: (-_level(a["severity"]), a["updated_at"]),
                   reverse=False)[:limit]
     if not rows:
         return '<h3>预警收件箱</h3><p class="muted">当前没有报警。</p>'

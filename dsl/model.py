@@ -42,6 +42,15 @@ class Model:
     # rule id -> indicators bound by `each indicator x tagged …`, after the checker dropped misfits
     rule_bindings: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    # ------------------------------------------------------------------ rules
+
+    def watch_list(self, rule: str, severity: str) -> bool:
+        """Whether a firing only lists an enterprise in a watch category (企业监测): the rule carries a `category`
+        label and fires at info. Escalated to a warning (下滑快影响大 dragging its county down by 3 points), it is
+        a warning like any other."""
+        definition = self.rules.get(rule)
+        return severity == "info" and definition is not None and "category" in definition.labels
+
     # ------------------------------------------------------------------ the entity tree
 
     @functools.cached_property

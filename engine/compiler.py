@@ -17,6 +17,7 @@ from dsl.parser import parse_expression
 from dsl.printer import format_expr
 
 SEVERITY_LEVEL = {"info": 1, "warning": 2, "critical": 3}
+SEVERITY_NAME = {level: name for name, level in SEVERITY_LEVEL.items()}
 FULL_HISTORY = 10**6  # lookback of nodes that read the whole history (history, changepoint)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from dsl.model import Model
 from engine import alerts
-from engine.compiler import FULL_HISTORY, Plan, RuleInstance
+from engine.compiler import FULL_HISTORY, SEVERITY_NAME, Plan, RuleInstance
 from engine.operators import Frame, evaluate_node, kleene
 from engine.panel import Observation, Panel
 from engine.periods import Axis
@@ -224,7 +224,7 @@ class Engine:
         local = column - frame.start
         values = {label: _cell(cache.get(node), panel_row, local) for label, node in inst.values.items()}
         period = self.panel.axes[inst.freq].periods[column]
-        severity = _SEVERITY_NAMES[_severity_at(state, row, column, new, inst.severity)]
+        severity = SEVERITY_NAME[_severity_at(state, row, column, new, inst.severity)]
         report.transitions.append(Transition(
             rule=inst.id, kind=inst.kind, entity=entity, indicator=inst.indicator, period=str(period),
             old=alerts.STATE_NAMES[old], new=alerts.STATE_NAMES[new], severity=severity,
@@ -232,9 +232,6 @@ class Engine:
             message=render_message(self.plan.model, inst, entity, str(period), values, alerts.STATE_NAMES[new],
                                    severity),
         ))
-
-_SEVERITY_NAMES = {1: "info", 2: "warning", 3: "critical"}
-
 
 @dataclass
 class _Batch:
@@ -258,10 +255,10 @@ class _Batch:
             state = alerts.STATE_NAMES[new]
             built.append(Transition(
                 rule=inst.id, kind=inst.kind, entity=entity, indicator=inst.indicator, period=period,
-                old=alerts.STATE_NAMES[old], new=state, severity=_SEVERITY_NAMES[int(self.levels[i])],
+                old=alerts.STATE_NAMES[old], new=state, severity=SEVERITY_NAME[int(self.levels[i])],
                 reason=self.reason, values=values, thresholds=inst.thresholds,
                 message=render_message(model, inst, entity, period, values, state,
-                                       _SEVERITY_NAMES[int(self.levels[i])])))
+                                       SEVERITY_NAME[int(self.levels[i])])))
         return built
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from dsl import ast
 from dsl.model import Model
 from engine import alerts
-from engine.compiler import Plan, compile_model
+from engine.compiler import SEVERITY_NAME, Plan, compile_model
 from engine.evaluator import Engine
 from engine.panel import DataError, Observation, build_panel, validate
 from engine.periods import Period, period_range
@@ -96,6 +96,5 @@ def _state_at(engine: Engine, position: int, entity: str, period_text: str) -> t
         check_state = "violated" if value == 1 else ("ok" if value == 0 else "inactive")
         return check_state, None
     level = int(state.levels[row, column])
-    names = {1: "info", 2: "warning", 3: "critical"}
-    return alerts.STATE_NAMES[int(state.states[row, column])], names.get(level)
+    return alerts.STATE_NAMES[int(state.states[row, column])], SEVERITY_NAME.get(level)
 

@@ -8,6 +8,7 @@ The wording and the choices behind every figure are in docs/brief.md.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import html
 import math
@@ -362,6 +363,20 @@ def _drivers(panel: Panel, entity: str, month: Period) -> list[str]:
 
 
 def _alerts(model: Model, alerts: list[AlertLine]) -> list[str]:
+    listed = [a for a in alerts if model.watch_list(a.rule, a.severity)]
+    paragraphs = _warnings(model, [a for a in alerts if a not in listed])
+    return paragraphs + ([_watch_lists(model, listed)] if listed else [])
+
+
+def _watch_lists(model: Model, listed: list[AlertLine]) -> str:
+    """Enterprises entering or leaving a watch category are a list, not warnings: one sentence with the counts."""
+    added = collections.Counter(model.rules[a.rule].labels["category"] for a in listed if a.new == "firing")
+    removed = sum(a.new == "resolved" for a in listed)
+    kinds = f"（{'、'.join(f'{category}{count}家' for category, count in added.items())}）" if added else ""
+    return f"重点关注企业：本月新列入{sum(added.values())}家{kinds}，移出{removed}家，名单见“企业监测”看板。"
+
+
+def _warnings(model: Model, alerts: list[AlertLine]) -> list[str]:
     firing = [a for a in alerts if a.new == "firing"]
     resolved = [a for a in alerts if a.new == "resolved"]
     if not alerts:

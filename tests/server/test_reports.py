@@ -159,6 +159,22 @@ def test_a_total_with_a_month_missing_this_year_is_not_projected() -> None:
     assert "预计全年一般公共预算收入" not in reports.compose(model, panel, "xintai", "2026-10", []).text()
 
 
+def test_enterprises_entering_a_watch_category_are_counted_not_listed_as_warnings() -> None:
+    model = dsl.load([str(SHIPPED)])
+    panel = build_panel(model, validate(model, rate_and_stock_rows()), as_of=datetime.date(2026, 11, 28))
+    lines = [reports.AlertLine("ent001", "ent_leading", "firing", "info", "龙头", ""),
+             reports.AlertLine("ent002", "ent_leading", "firing", "info", "龙头", ""),
+             reports.AlertLine("ent003", "ent_fast_decline", "firing", "info", "下滑", ""),
+             reports.AlertLine("ent004", "ent_fast_decline", "firing", "warning", "下拉县区3.5个百分点", ""),
+             reports.AlertLine("ent005", "ent_new_above_scale", "resolved", "info", "", "")]
+    text = reports.compose(model, panel, "taian", "2026-10", lines).text()
+    # Only the escalated 下滑快影响大 is a warning; the other four are the watch lists' comings and goings.
+    assert "本月触发预警1条（其中严重0条），解除预警0条。" in text
+    assert f"{model.entities['ent004'].name}「下滑快影响大企业」（预警，触发）：下拉县区3.5个百分点。" in text
+    assert model.entities["ent001"].name not in text
+    assert "重点关注企业：本月新列入3家（龙头骨干2家、下滑快影响大1家），移出1家，名单见“企业监测”看板。" in text
+
+
 RATE = {2022: (5.0, 5.5), 2023: (6.0, 6.2), 2024: (6.0, 6.5), 2025: (7.0, 7.3)}  # ind_va: 1-10月, 全年
 OCTOBER = {2022: 1000.0, 2023: 1100.0, 2024: 1250.0, 2025: 1300.0, 2026: 1400.0}  # deposits, 10月末
 DECEMBER = {2022: 1050.0, 2023: 1210.0, 2024: 1300.0, 2025: 1378.0}  # October × 1.05, 1.10, 1.04, 1.06
