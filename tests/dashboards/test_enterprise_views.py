@@ -221,3 +221,13 @@ def test_contribution_panels_show_each_countys_pull_and_rate(demo: Demo, rows: d
     at = industry["entity"].index("新泰市")
     assert industry["c1"][at] == pytest.approx(change / rows[("ind_revenue", "taian", month_before)] * 100)
     assert industry["c2"][at] == pytest.approx(change / city_change * 100)
+
+
+def test_the_overview_inbox_holds_warnings_not_watch_list_entries(demo: Demo, model: dsl.Model,
+                                                                   report: Report) -> None:
+    listed = firing_categories(model, report)
+    assert listed[("xintai", "龙头骨干")]  # firing now, in the 企业监测 list
+    inbox = text(pull(demo, "overview"), "inbox")
+    assert "龙头骨干企业" not in inbox and "小升规企业" not in inbox and "增长快后劲足企业" not in inbox
+    assert not any(model.entities[firm].name in inbox for key, firms in listed.items() if key[1] == "龙头骨干"
+                   for firm in firms)
