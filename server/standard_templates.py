@@ -49,21 +49,24 @@ ENTERPRISE_ROWS = (
 
 
 def definitions(model: Model) -> list[dict[str, object]]:
-    """The standard templates as `POST /api/v1/templates` bodies, for the regions and firms of `model`."""
-    regions = [CITY, *(e for e in model.children(CITY) if not model.entities[e].attrs.get("overlay"))]
+    """The standard templates as `POST /api/v1/templates` bodies, for the regions and firms of `model`; those
+    whose indicators or units the rule set lacks (another region's system, say) are left out."""
+    regions = [CITY, *(e for e in model.children(CITY) if not model.entities[e].attrs.get("overlay"))] \
+        if CITY in model.entities else []
     firms = [e.id for e in model.entities.values() if e.kind == "enterprise"]
-    return [
+    bodies = [
         {"name": COUNTY_MONTHLY, "title": "县（市、区）经济运行主要指标月报", "layout": "wide",
          "indicators": list(COUNTY_INDICATORS), "entities": regions},
         {"name": ENTERPRISE_MONTHLY, "title": "规模以上工业企业生产经营情况月报", "layout": "wide",
          "indicators": [r["ytd"] for r in ENTERPRISE_ROWS], "entities": firms,
          "options": {"rows": [dict(r) for r in ENTERPRISE_ROWS]}},
     ]
+    return [b for b in bodies if b["entities"] and all(i in model.indicators for i in b["indicators"])]
 
 
 async def ensure(model: Model, user: str) -> list[str]:
     """Create the standard templates missing from the store; the names created. One that exists is kept as
-    it is: the bureau may have adapted it. Raises templates.TemplateError if the rule set lacks a name."""
+    it is: the bureau may have adapted it."""
     created: list[str] = []
     for body in definitions(model):
         template = templates.define(model, body)

@@ -161,3 +161,12 @@ async def test_a_sharp_drop_in_output_makes_the_firm_a_fast_decliner(app: Sanic,
     assert (alert["entity"], alert["period"], alert["old"], alert["new"]) == (FIRM, PERIOD, "inactive", "firing")
     assert alert["severity"] == ("warning" if pull <= -3 else "info")
     assert f"下降{-growth:.1f}%" in alert["message"] and f"下拉所在县区产值增速{-pull:.2f}个百分点" in alert["message"]
+
+
+def test_another_regions_rule_set_gets_no_standard_template() -> None:
+    """The Shandong cities' rules have neither 泰安's counties nor its enterprise indicators: nothing to create,
+    rather than an error before the demo data are even read."""
+    shandong = dsl.load([str(ROOT / "rules" / "shandong")])
+    assert standard_templates.definitions(shandong) == []
+    taian = dsl.load([str(ROOT / "rules" / "taian")])
+    assert [d["name"] for d in standard_templates.definitions(taian)] == ["县区经济运行月报", "规上工业企业月报"]
