@@ -68,7 +68,7 @@ def build(ctx: Context) -> None:
                f'</span>）</h3><div class="chips" id="years">{chips}</div>'
                '<p class="muted">总量目标看完成进度与时间进度之差（时间过半、任务过半），'
                '增速目标看累计增速与目标增速之差；红色为落后。全年预计按季节性推算，并给出回测误差区间；'
-               '完成概率按往年同一时点预计的误差估算（不足两年回测不给）。</p>')
+               '完成概率按往年同一时点预计的误差估算（不足五年时写几年中有几年可完成，不足两年不给）。</p>')
     table = f'<table class="grid" id="targets">{HEADER}{"".join(_row(ctx, r) for r in rows)}</table>'
     ctx.doc.add_root(column(div(summary + table, name="targets"), gap_chart(ctx, rows), sizing_mode="stretch_width",
                             name="target-progress"))
@@ -183,7 +183,12 @@ def _growth_of(found: Projection, value: float) -> float:
 
 def _chance(r: Standing) -> str:
     chance = r.projection.probability(r.goal, growth=r.growth) if r.projection is not None else math.nan
-    return "—" if math.isnan(chance) else f"{chance * 100:.0f}%"
+    if math.isnan(chance):
+        return "—"
+    years = r.projection.backtest_years  # type: ignore[union-attr]
+    if years < reports.MIN_YEARS_FOR_A_PERCENTAGE:
+        return f"{round(chance * years)}/{years}年"  # a percentage of so few years would overstate it
+    return f"{chance * 100:.0f}%"
 
 
 def gap_chart(ctx: Context, rows: list[Standing]) -> LayoutDOM:

@@ -465,9 +465,18 @@ def _outlook(panel: Panel, entity: str, month: Period, indicator: str, goal: flo
     against = _on_last_year(found) if growth_target else f"，为年度目标的{found.year_end / goal * 100:.1f}%"
     text = f"。按季节性推算，预计{_projected(found, definition, named=False)}{against}"
     chance = found.probability(goal, growth=growth_target)
-    if not math.isnan(chance):
-        text += f"。按目前进度，完成全年目标的概率约为{chance * 100:.0f}%（据{found.backtest_years}年回测）"
-    return text
+    return text + (f"。{chance_text(chance, found.backtest_years)}" if not math.isnan(chance) else "")
+
+
+# A share of fewer past years reads as more certain than it is (two years give 0, 50 or 100%): count them.
+MIN_YEARS_FOR_A_PERCENTAGE = 5
+
+
+def chance_text(chance: float, years: int) -> str:
+    """The chance of meeting a target in a bureau's words, from `years` past projections at this point."""
+    if years < MIN_YEARS_FOR_A_PERCENTAGE:
+        return f"按往年同一时点的预计误差推算，{years}年中有{round(chance * years)}年可完成全年目标"
+    return f"按目前进度，完成全年目标的概率约为{chance * 100:.0f}%（据{years}年回测）"
 
 
 def _projected(found: Projection, definition: IndicatorDef, named: bool) -> str:

@@ -105,7 +105,7 @@ async def test_headlines_pulls_alerts_and_targets_carry_the_hand_worked_figures(
     # The chance of 280: had this projection been off as in 2024 or 2025, the actual would be 280.6 / (1 - 0.0083)
     # = 282.9 either way, above 280 under both past errors: 2 of 2.
     assert [round(projected / (1 + e), 1) for e in errors] == [282.9, 282.9]
-    assert "为年度目标的100.2%。按目前进度，完成全年目标的概率约为100%（据2年回测）。" in text
+    assert "为年度目标的100.2%。按往年同一时点的预计误差推算，2年中有2年可完成全年目标。" in text
     assert "规模以上工业增加值增长8.0%，高于年度目标（7.5%）0.5个百分点" in text
     assert "地区生产总值增长5.8%，高于年度目标（5.5%）0.3个百分点" in text
     # The alert of the month, with its explanation; every firing transition of the region is counted.
@@ -141,7 +141,13 @@ def test_a_growth_target_on_a_total_is_projected_with_the_chance_of_reaching_it(
     # 2023 100 × 120/100 against 125: -4%; 2024 100 × 125/100 against 120: +4.17%; 2025 200 × 120/100 = 240
     # against 248: -3.23%. Had 2026 been off the same way, it would end at 260.4/0.96 = 271.25,
     # 260.4/1.0417 = 249.98 or 260.4/0.9677 = 269.08; the target is 248 × 1.08 = 267.84, reached under two of three.
-    assert "），增长5.0%。按目前进度，完成全年目标的概率约为67%（据3年回测）。" in text
+    assert "），增长5.0%。按往年同一时点的预计误差推算，3年中有2年可完成全年目标。" in text
+
+
+def test_the_chance_of_a_target_is_a_count_of_years_until_there_are_five() -> None:
+    assert reports.chance_text(2 / 3, 3) == "按往年同一时点的预计误差推算，3年中有2年可完成全年目标"
+    assert reports.chance_text(1.0, 2) == "按往年同一时点的预计误差推算，2年中有2年可完成全年目标"
+    assert reports.chance_text(6 / 8, 8) == "按目前进度，完成全年目标的概率约为75%（据8年回测）"
 
 
 def test_a_total_with_a_month_missing_this_year_is_not_projected() -> None:
@@ -224,7 +230,7 @@ def test_rates_and_balances_are_projected_to_the_year_end_with_the_chance_of_the
     assert (p10, p90) == (pytest.approx(-0.2), pytest.approx(0.28))
     assert ("1-10月，规模以上工业增加值增长7.2%，低于年度目标（7.5%）0.3个百分点。按季节性推算，预计全年增长7.5%左右"
             f"（误差区间{7.5 - p90:.1f}%至{7.5 - p10:.1f}%，回测平均误差0.3个百分点）。"
-            "按目前进度，完成全年目标的概率约为33%（据3年回测）。") in text
+            "按往年同一时点的预计误差推算，3年中有1年可完成全年目标。") in text
 
     # Deposits, seasonal naive: October's 1,400 × 2025's October-to-December growth (1,378 / 1,300 = 1.06) =
     # 1,484, +7.7% on last December's 1,378. Past projections: 2023 1,100 × 1.05 = 1,155 against 1,210 (-1/22);
@@ -238,14 +244,14 @@ def test_rates_and_balances_are_projected_to_the_year_end_with_the_chance_of_the
     # The headline growth is October's over last October's: 1,400 / 1,300 = +7.7%, 0.3 points under 8.0.
     assert ("10月末，金融机构本外币各项存款余额同比增长7.7%，低于年度目标（8.0%）0.3个百分点。"
             f"按季节性推算，预计年末余额1484.0亿元{band}，比上年末增长7.7%。"
-            "按目前进度，完成全年目标的概率约为67%（据3年回测）。") in text
+            "按往年同一时点的预计误差推算，3年中有2年可完成全年目标。") in text
 
     # Loans, half the deposits: the same relative errors. 700 is 92.1% of 760; projected 742 (97.6% of it),
     # ending at 777.3, 701.5 or 756.3 had it been off as before: 760 only under the first.
     band = f"（误差区间{742 / (1 + p90):.1f}至{742 / (1 + p10):.1f}亿元，回测平均误差4.1%）"
     assert ("10月末，金融机构本外币各项贷款余额700.0亿元，为年度目标（760.0亿元）的92.1%。"
             f"按季节性推算，预计年末余额742.0亿元{band}，为年度目标的97.6%。"
-            "按目前进度，完成全年目标的概率约为33%（据3年回测）。") in text
+            "按往年同一时点的预计误差推算，3年中有1年可完成全年目标。") in text
 
 
 def test_a_county_without_targets_gets_the_projections_of_its_rates_and_balances() -> None:
