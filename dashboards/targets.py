@@ -168,7 +168,8 @@ def _projected(r: Standing, unit: str) -> str:
         if not math.isnan(found.low):
             text += f"，区间{_growth_of(found, found.low):.1f}%–{_growth_of(found, found.high):.1f}%"
         return text
-    text = f"{reports.amount(found.year_end, unit)}（目标的{found.year_end / r.goal * 100:.1f}%）"
+    share = f"（目标的{found.year_end / r.goal * 100:.1f}%）" if r.goal else ""
+    text = f"{reports.amount(found.year_end, unit)}{share}"
     if not math.isnan(found.low):
         text += f"，区间{reports.amount(found.low, '')}–{reports.amount(found.high, unit)}"
     return text
@@ -194,7 +195,10 @@ def _chance(r: Standing) -> str:
 def gap_chart(ctx: Context, rows: list[Standing]) -> LayoutDOM:
     """Horizontal bars of the gaps, red where behind."""
     shown = [r for r in rows if not math.isnan(r.gap)]
-    labels = [f"{ctx.name(r.entity)}·{ctx.indicator_name(r.indicator)}" for r in shown]
+    # A level and a growth target on one indicator and region would share a label, and BokehJS draws no axis
+    # with a factor twice: name the kind of target.
+    labels = [f"{ctx.name(r.entity)}·{ctx.indicator_name(r.indicator)}{'（增速）' if r.growth else ''}"
+              for r in shown]
     source = ColumnDataSource({"label": labels, "gap": [r.gap for r in shown],
                                "colour": [theme.RED if r.behind else theme.GREEN for r in shown]})
     fig = theme.plot("目标差距（百分点，负值为落后）", height=60 + 24 * max(len(shown), 1),

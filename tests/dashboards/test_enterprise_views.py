@@ -191,6 +191,8 @@ def test_targets_show_progress_against_time_and_growth_against_target(demo: Demo
     at = source["label"].index("新泰市·一般公共预算收入")
     assert source["gap"][at] == pytest.approx(gap)
     assert source["colour"][at] == ("#d93025" if gap < 0 else "#1e8e3e")
+    assert "泰安市·规模以上工业增加值（增速）" in source["label"]  # a growth target says so
+    assert len(set(source["label"])) == len(source["label"])
     expected = sum(len(t.values) for t in model.targets if t.year == year)
     assert len(re.findall("<tr data-indicator=", text(document, "targets"))) == expected
 

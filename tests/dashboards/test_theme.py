@@ -28,7 +28,7 @@ def shown_labels(periods: list[str], inner_width: int) -> list[str]:
 
 
 @pytest.mark.skipif(NODE is None, reason="未找到 node")
-def test_a_phone_shows_every_third_month_and_always_the_newest() -> None:
+def test_a_phone_shows_every_fourth_month_and_always_the_newest() -> None:
     months = [f"{year}-{month:02d}" for year in (2024, 2025, 2026) for month in range(1, 13)]
     # 340 px of plot: room for 340 // 30 = 11 labels, so every ceil(36 / 11) = 4th month, counted from the newest.
     assert shown_labels(months, 340) == months[3::4]
