@@ -122,19 +122,14 @@ def _standing(ctx: Context, indicator: str, entity: str, growth: bool, goal: flo
     actual = float(row[at])
     projection = reports.project(panel, indicator, entity, period)  # None for what the brief does not project
     if growth:
-        return Standing(indicator, entity, growth, goal, str(period), actual, gap=_points(actual, goal),
-                        projection=projection)
+        return Standing(indicator, entity, growth, goal, str(period), actual,
+                        gap=reports.point_difference(actual, goal), projection=projection)
     definition = ctx.model.indicators[indicator]
     progress = actual / goal * 100 if goal else math.nan
     paced = definition.form in ("ytd", "period")  # a stock is not accumulated over the year
     elapsed = float(time_progress(axis)[at]) if paced else math.nan
-    return Standing(indicator, entity, growth, goal, str(period), actual, progress, elapsed, _points(progress, elapsed),
-                    projection)
-
-
-def _points(figure: float, reference: float) -> float:
-    """The difference of the figures as published, to one decimal (a zero is never negative)."""
-    return round(round(figure, 1) - round(reference, 1), 1) + 0.0
+    return Standing(indicator, entity, growth, goal, str(period), actual, progress, elapsed,
+                    reports.point_difference(progress, elapsed), projection)
 
 
 def _row(ctx: Context, r: Standing) -> str:
@@ -161,25 +156,18 @@ def _projected(r: Standing, unit: str) -> str:
     if found is None:
         return "—"
     if r.growth:
-        projected = _growth_of(found, found.year_end)
+        projected = found.growth_of(found.year_end)
         if math.isnan(projected):
             return "—"
         text = reports.growth(projected)
         if not math.isnan(found.low):
-            text += f"，区间{_growth_of(found, found.low):.1f}%–{_growth_of(found, found.high):.1f}%"
+            text += f"，区间{found.growth_of(found.low):.1f}%–{found.growth_of(found.high):.1f}%"
         return text
     share = f"（目标的{found.year_end / r.goal * 100:.1f}%）" if r.goal else ""
     text = f"{reports.amount(found.year_end, unit)}{share}"
     if not math.isnan(found.low):
         text += f"，区间{reports.amount(found.low, '')}–{reports.amount(found.high, unit)}"
     return text
-
-
-def _growth_of(found: Projection, value: float) -> float:
-    """A projected year end as a growth in %: a rate's own, else over last year's total or last December."""
-    if found.form == "rate":
-        return value
-    return value / found.last_year * 100 - 100 if found.last_year else math.nan
 
 
 def _chance(r: Standing) -> str:

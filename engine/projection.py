@@ -75,6 +75,13 @@ class Projection:
         """The actual year end had this projection been off by each of `errors`."""
         return self.year_end - errors if self.form == "rate" else self.year_end / (1 + errors)
 
+    def growth_of(self, value: float) -> float:
+        """A year end of this projection (its own, or a bound of its band) as a growth in %: a rate's own, else
+        over last year's total or last December's balance (nan without it)."""
+        if self.form == "rate":
+            return value
+        return value / self.last_year * 100 - 100 if self.last_year else float("nan")
+
     def probability(self, target: float, growth: bool = False) -> float:
         """The chance that the actual year end reaches `target`: the share of past errors under which this
         projection would have reached it. For a flow or a stock `target` is a level, or with `growth` a growth

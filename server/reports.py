@@ -93,16 +93,21 @@ def growth(value: float) -> str:
     return f"下降{-rounded:.1f}%" if rounded < 0 else "与上年持平"
 
 
+def point_difference(figure: float, reference: float) -> float:
+    """The difference in percentage points of two figures as published: the bureau compares the rounded
+    figures, to one decimal (a zero is never negative)."""
+    return round(round(figure, 1) - round(reference, 1), 1) + 0.0
+
+
 def change(now: float, before: float, label: str) -> str:
-    # The bureau compares the published (rounded) growth rates, so the difference is of rounded figures.
-    points = round(round(now, 1) - round(before, 1), 1)
+    points = point_difference(now, before)
     if points > 0:
         return f"比{label}提高{points:.1f}个百分点"
     return f"比{label}回落{-points:.1f}个百分点" if points < 0 else f"与{label}持平"
 
 
 def gap(now: float, reference: float, name: str) -> str:
-    points = round(round(now, 1) - round(reference, 1), 1)
+    points = point_difference(now, reference)
     if points > 0:
         return f"高于{name}{points:.1f}个百分点"
     return f"低于{name}{-points:.1f}个百分点" if points < 0 else f"与{name}持平"
@@ -447,7 +452,7 @@ def _level_target(panel: Panel, entity: str, month: Period, indicator: str, goal
                 f"为年度目标（{amount(goal, definition.unit)}）的{progress:.1f}%")
         return text + _outlook(panel, entity, month, indicator, goal, growth_target=False) + "。"
     elapsed = month.sub / 12 * 100
-    points = round(round(progress, 1) - round(elapsed, 1), 1)
+    points = point_difference(progress, elapsed)
     pace = (f"快于时间进度{points:.1f}个百分点" if points > 0 else
             f"落后时间进度{-points:.1f}个百分点" if points < 0 else "与时间进度持平")
     text = (f"{span(month.sub)}，{definition.name}完成{amount(value, definition.unit)}，"
@@ -499,9 +504,9 @@ def _projected(found: Projection, definition: IndicatorDef, named: bool) -> str:
 
 def _on_last_year(found: Projection) -> str:
     """The projected growth over last year's total or last December's balance; a rate is its own growth."""
-    if found.form == "rate" or math.isnan(found.last_year) or not found.last_year:
+    rate = found.growth_of(found.year_end)
+    if found.form == "rate" or math.isnan(rate):
         return ""
-    rate = found.year_end / found.last_year * 100 - 100
     if found.form == "flow":
         return f"，{growth(rate)}"
     return f"，比上年末{growth(rate)}" if round(rate, 1) else "，与上年末持平"

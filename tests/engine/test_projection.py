@@ -265,3 +265,11 @@ def test_rate_baseline_backtest_and_holt_winters_does_not_apply() -> None:
     assert found.backtest_error == pytest.approx(0.5)
     hw = project_year_end(rate_history(), 10, "holt_winters", form="rate")
     assert np.isnan(hw.year_end) and hw.errors == () and np.isnan(hw.probability(7.5))
+
+
+def test_a_year_end_as_growth_over_last_year_or_a_rates_own() -> None:
+    # 220 over last year's 200 is +10%; a rate's year end is its growth already; no last year, no growth.
+    assert Projection("seasonal_naive", 220.0, (), 200.0).growth_of(220.0) == pytest.approx(10.0)
+    assert Projection("seasonal_naive", 190.0, (), 200.0, "stock").growth_of(190.0) == pytest.approx(-5.0)
+    assert Projection("seasonal_naive", 7.7, (), 6.5, "rate").growth_of(7.46) == 7.46
+    assert np.isnan(Projection("seasonal_naive", 220.0, (), float("nan")).growth_of(220.0))
