@@ -42,7 +42,11 @@ class _Known:
     @classmethod
     def of(cls, condition: np.ndarray) -> _Known:
         rows, cols = condition.shape
-        cells = np.flatnonzero(np.append(~np.isnan(condition), True))
+        known = np.empty(condition.size + 1, dtype=bool)
+        flat = condition.reshape(-1)
+        np.equal(flat, flat, out=known[:-1])  # false only for NaN: one pass, no temporary
+        known[-1] = True
+        cells = np.flatnonzero(known)
         return cls(cells, np.searchsorted(cells, np.arange(rows + 1) * cols), cols)
 
     def cell(self, index: np.ndarray, row: np.ndarray) -> np.ndarray:
@@ -139,15 +143,13 @@ def transition_arrays(states: np.ndarray, levels: np.ndarray,
     A change of severity while firing counts as a transition (firing → firing), since it is news.
     resolved → inactive is bookkeeping and is not reported.
     """
-    moving = np.flatnonzero(states.any(axis=1))  # rows that are inactive throughout have no transitions
     # A level is set only while firing, so a change of state or of firing level is a change of this code.
-    code = states[moving] | (levels[moving] << 2)
+    code = states | (levels << 2)
     changed = np.empty(code.shape, dtype=bool)
     changed[:, :1] = code[:, :1] != 0
     np.not_equal(code[:, 1:], code[:, :-1], out=changed[:, 1:])
     changed[:, :start] = False
     rows, cols = np.divmod(np.flatnonzero(changed), changed.shape[1])  # faster than a 2-D nonzero
-    rows = moving[rows]
     news = states[rows, cols]
     olds = np.where(cols > 0, states[rows, cols - 1], INACTIVE)
     reported = (olds != RESOLVED) | (news != INACTIVE)
