@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dsl import Model
 from engine import Transition
 from server.store.models import Alert, AlertNote, AlertTransition, Event, ImportBatch
 
@@ -40,7 +41,8 @@ async def _ensure_alerts(transitions: Sequence[Transition], version: int) -> dic
     return alerts
 
 
-async def record(transitions: Sequence[Transition], version: int, batch: ImportBatch | None) -> list[dict]:
+async def record(transitions: Sequence[Transition], version: int, batch: ImportBatch | None,
+                 model: Model) -> list[dict]:
     """Store transitions in the order the engine found them; returns them as the API shows them."""
     if not transitions:
         return []
@@ -67,7 +69,7 @@ async def record(transitions: Sequence[Transition], version: int, batch: ImportB
     if reopened:
         await AlertNote.bulk_create(reopened)
     await _save(list(touched.values()))
-    shown = [_shown(t, alerts[key_of(t)].id) for t in transitions]
+    shown = [_shown(t, alerts[key_of(t)].id, model) for t in transitions]
     await Event.bulk_create([Event(kind="transition", payload=s) for s in shown if _newsworthy(s)], batch_size=1000)
     return shown
 
@@ -85,8 +87,10 @@ def _newsworthy(shown: dict) -> bool:
     return shown["new"] in ("firing", "resolved")
 
 
-def _shown(t: Transition, alert_id: int) -> dict:
-    return {"alert": alert_id, **t.as_dict(), "thresholds": list(t.thresholds)}
+def _shown(t: Transition, alert_id: int, model: Model) -> dict:
+    # `listed`: only an enterprise entering or leaving a watch category (企业监测), not a warning; pop-ups skip it.
+    return {"alert": alert_id, **t.as_dict(), "thresholds": list(t.thresholds),
+            "listed": model.watch_list(t.rule, t.severity)}
 
 
 async def stored_history() -> set[tuple[AlertKey, str, str, str]]:
@@ -96,13 +100,13 @@ async def stored_history() -> set[tuple[AlertKey, str, str, str]]:
     return {((r, e, i), p, o, n) for r, e, i, p, o, n in rows}
 
 
-async def reconcile(transitions: Sequence[Transition], version: int) -> int:
+async def reconcile(transitions: Sequence[Transition], version: int, model: Model) -> int:
     """Bring the store in line with a full evaluation: add the transitions it does not hold yet, and resolve
     stored alerts that the evaluation no longer has (their rule changed or went away). Returns how many
     transitions were added."""
     stored = await stored_history()
     fresh = [t for t in transitions if (key_of(t), t.period, t.old, t.new) not in stored]
-    await record(fresh, version, None)
+    await record(fresh, version, None, model)
     live = {key_of(t) for t in transitions}
     orphans = await Alert.filter(state__in=("firing", "pending"))
     gone = [a for a in orphans if _key(a) not in live]

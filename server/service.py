@@ -114,7 +114,7 @@ class Service:
         self.model, self.version, self.plan, self.engine = model, ruleset.version, plan, engine
         self._timed(started)
         self.data_version = lock.data_version
-        return await alertstore.reconcile(report.transitions, self.version) if reconcile else 0
+        return await alertstore.reconcile(report.transitions, self.version, model) if reconcile else 0
 
     async def _catch_up(self, lock: StoreLock) -> None:
         """Apply what other workers stored since this one last looked."""
@@ -174,7 +174,7 @@ class Service:
             await StoredObservation.bulk_create(stored, batch_size=2000)
             await _audit_revisions(fresh, latest, user, batch)
             report = await self._evaluate(fresh) if fresh else Report()
-            transitions = await alertstore.record(report.transitions, self.version, batch)
+            transitions = await alertstore.record(report.transitions, self.version, batch, self.model)
             if fresh:
                 await self._advance(lock)
                 await Event.create(kind="data", payload=_arrival(batch, fresh))

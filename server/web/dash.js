@@ -22,6 +22,7 @@ function listen() {
   const events = new EventSource("/api/v1/events?kind=transition,data");
   events.addEventListener("transition", (message) => {
     const event = JSON.parse(message.data);
+    if (event.listed) return;  // an enterprise entering a watch list (企业监测) is not a warning to pop up
     const href = `/dash/alert?alert=${encodeURIComponent(event.alert)}&entity=${encodeURIComponent(event.entity)}`
       + `&period=${encodeURIComponent(event.period)}`;
     toast(event.new, `${STATES[event.new] || event.new} · ${event.period}`, event.message || event.rule, href);

@@ -16,7 +16,7 @@ import dsl
 from server import demo, standard_templates
 from server.cli import main
 from server.service import Service
-from server.store.models import AuditEntry, DataTemplate, ImportBatch, Observation
+from server.store.models import AuditEntry, DataTemplate, Event, ImportBatch, Observation
 from tests.server.test_import_cli import in_store
 from tests.server.test_templates import WIDE_HEADER, cells, upload, workbook
 
@@ -160,6 +160,11 @@ async def test_a_sharp_drop_in_output_makes_the_firm_a_fast_decliner(app: Sanic,
     [alert] = [t for t in response.json["transitions"] if t["rule"] == "ent_fast_decline"]
     assert (alert["entity"], alert["period"], alert["old"], alert["new"]) == (FIRM, PERIOD, "inactive", "firing")
     assert alert["severity"] == ("warning" if pull <= -3 else "info")
+    # At info it only lists the firm (企业监测): the answer, and the event a dashboard's pop-up reads, say so.
+    assert alert["listed"] is (alert["severity"] == "info")
+    event = await Event.filter(kind="transition").order_by("-id").first()
+    assert event is not None and event.payload["rule"] == "ent_fast_decline"
+    assert event.payload["listed"] is alert["listed"]
     assert f"下降{-growth:.1f}%" in alert["message"] and f"下拉所在县区产值增速{-pull:.2f}个百分点" in alert["message"]
 
 
@@ -170,3 +175,19 @@ def test_another_regions_rule_set_gets_no_standard_template() -> None:
     assert standard_templates.definitions(shandong) == []
     taian = dsl.load([str(ROOT / "rules" / "taian")])
     assert [d["name"] for d in standard_templates.definitions(taian)] == ["县区经济运行月报", "规上工业企业月报"]
+
+
+async def test_a_firm_new_to_the_list_is_marked_listed_and_a_warning_is_not(sqlite_service: Service) -> None:
+    # ent020 went above scale in 2026 (enterprises.rules): its first output this year lists it as 小升规, at info.
+    listed = await sqlite_service.ingest([{"indicator": "ent_output", "entity": "ent020", "period": "2026-02",
+                                           "value": 350.0}], source="test", user="tester")
+    [entry] = [t for t in listed.transitions if t["rule"] == "ent_new_above_scale" and t["new"] == "firing"]
+    assert (entry["entity"], entry["severity"], entry["listed"]) == ("ent020", "info", True)
+    events = [e.payload for e in await Event.filter(kind="transition")]
+    assert {(e["rule"], e["entity"], e["listed"]) for e in events if e["rule"] == "ent_new_above_scale"} == {
+        ("ent_new_above_scale", "ent020", True)}
+    # 规上工业增加值 growing 25% in 新泰 is a warning of the range rule: not a list entry.
+    warned = await sqlite_service.ingest([{"indicator": "ind_va", "entity": "xintai", "period": "2026-02",
+                                           "value": 25.0}], source="test", user="tester")
+    assert [t["listed"] for t in warned.transitions if t["new"] == "firing"] and not any(
+        t["listed"] for t in warned.transitions)
