@@ -12,13 +12,13 @@ import httpx
 import pytest
 
 from tests.dashboards.conftest import ADMIN, LEADER, Demo
-from tests.server.live import CHROMIUM, CHROMIUM_ARGS
+from tests.server.live import CHROMIUM, chromium
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"未找到 {CHROMIUM}（apt-get install -y chromium），跳过浏览器测试", allow_module_level=True)
 pytest.importorskip("playwright.sync_api", reason="未安装 playwright，跳过浏览器测试")
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -26,10 +26,8 @@ DESKTOP = {"width": 1280, "height": 900}
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def open_signed_in(browser: Browser, demo: Demo, account: tuple[str, str], target: str,

@@ -55,14 +55,19 @@ def test_backtest_of_steady_growth_is_exact_and_the_band_collapses() -> None:
     assert found.low == pytest.approx(expected) and found.high == pytest.approx(expected)
 
 
-def test_the_band_comes_from_past_errors_at_the_same_month() -> None:
-    # Each past year's December beat the one before by 12, which an October projection (last year's
-    # months, scaled) cannot see: past projections came out too low, so the band lies above this one.
+def rising_decembers() -> np.ndarray:
+    """Five years of the plain season, year 2's December 12 up and year 3's 24 up; this year known to October."""
     years = np.array([100 * SEASON for _ in range(5)])
     years[2, 11] += 12
     years[3, 11] += 24
     years[-1, 10:] = np.nan
-    found = project_year_end(years, 10)
+    return years
+
+
+def test_the_band_comes_from_past_errors_at_the_same_month() -> None:
+    # Each past year's December beat the one before by 12, which an October projection (last year's
+    # months, scaled) cannot see: past projections came out too low, so the band lies above this one.
+    found = project_year_end(rising_decembers(), 10)
     assert found.backtest_years == 3
     assert found.year_end == pytest.approx(1224.0)  # 1,200 of a plain year plus year 3's bigger December
     assert found.year_end * 0.999 <= found.low < found.high and found.high > found.year_end
@@ -76,11 +81,7 @@ def test_the_past_errors_give_the_chance_of_a_target() -> None:
     # The same history as above: this year projected at 1,224 (last year's total), past errors 0, -12/1212
     # and -12/1224, so the actual would have been 1224, 1224 × 1212/1200 = 1236.24 or 1224 × 1224/1212 =
     # 1236.12. A target of 1,230 is reached under two of the three, one of 1,224 under all, 1,240 under none.
-    years = np.array([100 * SEASON for _ in range(5)])
-    years[2, 11] += 12
-    years[3, 11] += 24
-    years[-1, 10:] = np.nan
-    found = project_year_end(years, 10)
+    found = project_year_end(rising_decembers(), 10)
     assert found.errors == pytest.approx((0.0, -12 / 1212, -12 / 1224))
     assert found.last_year == pytest.approx(1224.0)
     assert found.probability(1230.0) == pytest.approx(2 / 3)

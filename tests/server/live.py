@@ -11,8 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 TAISHAN = str(Path(sys.executable).with_name("taishan"))
 # Debian's Chromium, driven by Playwright (which cannot download browsers here); the flags keep it off the
@@ -85,3 +89,16 @@ def wait_healthy(base: str, process: subprocess.Popen, timeout: float) -> None:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"server at {base} did not become healthy in {timeout} s")
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright, headless, with the flags every browser test uses."""
+    from playwright.sync_api import sync_playwright  # only browser tests have Playwright and need it
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

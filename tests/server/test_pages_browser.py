@@ -16,9 +16,9 @@ from tests.server.live import (
     ADMIN,
     ADMIN_PASSWORD,
     CHROMIUM,
-    CHROMIUM_ARGS,
     TAISHAN,
     add_admin,
+    chromium,
     login,
     running_server,
 )
@@ -27,7 +27,7 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"未找到 {CHROMIUM}（apt-get install -y chromium），跳过浏览器测试", allow_module_level=True)
 pytest.importorskip("playwright.sync_api", reason="未安装 playwright（pip install playwright），跳过浏览器测试")
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 PHONE = {"width": 390, "height": 844}
 LEADER, LEADER_PASSWORD, NEW_PASSWORD = "leader", "Daiyue-Li-2026", "Newer-Pass-2027!"
@@ -49,10 +49,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
